@@ -1,0 +1,80 @@
+// Baselines measured in the same run as Fetchback's own figures, so that ratios compare like
+// with like on whatever machine runs the benchmark.
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { once } from 'node:events';
+
+import { Aedes } from 'aedes';
+import mqtt from 'mqtt';
+
+/** Starts a bare aedes broker on a free loopback port, Nagle off as Fetchback does. */
+export async function startBareBroker() {
+  const broker = await Aedes.createBroker();
+  const server = createNetServer((socket) => {
+    socket.setNoDelay(true);
+    broker.handle(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  return {
+    port,
+    aedes: broker,
+    async close() {
+      await new Promise((resolve) => broker.close(resolve));
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Raw MQTT: the bytes published as `chunkBytes` QoS 0 messages into a bare aedes broker
+ * in-process (as Fetchback's embedded server publishes) and delivered over a real socket to one
+ * mqtt.js subscriber; time from the first publish to the last byte received.
+ */
+export async function rawMqttTransfer(totalBytes, chunkBytes) {
+  const broker = await startBareBroker();
+  const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: 'bench-sub' });
+  await sub.subscribeAsync('bench/data', { qos: 0 });
+  const chunk = Buffer.alloc(chunkBytes, 0xa5);
+  const count = Math.ceil(totalBytes / chunkBytes);
+  let received = 0;
+  const done = new Promise((resolve) => {
+    sub.on('message', (_topic, payload) => {
+      received += payload.length;
+      if (received >= count * chunkBytes) resolve();
+    });
+  });
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) {
+    const packet = { cmd: 'publish', topic: 'bench/data', payload: chunk, qos: 0, retain: false };
+    await new Promise((resolve) => broker.aedes.publish(packet, resolve));
+  }
+  await done;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await sub.endAsync();
+  await broker.close();
+  return { bytes: count * chunkBytes, seconds, mbPerS: (count * chunkBytes) / seconds / 1e6 };
+}
+
+/** HTTP: a plain Node HTTP server streams `file`; curl downloads it to /dev/null. */
+export async function httpCurlTransfer(file, totalBytes) {
+  const server = createHttpServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': totalBytes });
+    createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(res);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  const started = process.hrtime.bigint();
+  const curl = spawn('curl', ['-s', '-o', '/dev/null', `http://127.0.0.1:${port}/image`], {
+    stdio: 'inherit',
+  });
+  const [code] = await once(curl, 'exit');
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await new Promise((resolve) => server.close(resolve));
+  if (code !== 0) throw new Error(`curl exited ${code}`);
+  return { bytes: totalBytes, seconds, mbPerS: totalBytes / seconds / 1e6 };
+}
