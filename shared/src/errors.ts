@@ -46,6 +46,14 @@ export const ERROR_CATALOGUE = {
   FB_ERR_DEVICE_ID_INVALID: entry('caller', 400, 'device id has forbidden characters or length'),
   FB_ERR_TOPIC_INVALID: entry('remote', 400, 'topic does not belong to the Fetchback scheme'),
 
+  // Broker access control (embedded broker hooks, docs/external-broker.md).
+  FB_ERR_BROKER_AUTH: entry('remote', 401, 'broker credentials refused'),
+  FB_ERR_CLIENT_ID_MISMATCH: entry('remote', 401, 'MQTT client id differs from the username'),
+  FB_ERR_TOPIC_FORBIDDEN: entry('remote', 403, 'topic is not permitted for this client'),
+  FB_ERR_RETAIN_FORBIDDEN: entry('remote', 403, 'retained publish is not permitted here'),
+  FB_ERR_PACKET_TOO_LARGE: entry('remote', 413, 'MQTT packet exceeds the size limit'),
+  FB_ERR_QUEUE_FULL: entry('transport', 503, 'offline queue of the client is full'),
+
   // Trust: verification of manifests, in the order of docs/protocol.md §6.
   FB_ERR_CERT_UNTRUSTED: entry('remote', 400, 'key certificate is not signed by the pinned root'),
   FB_ERR_CERT_EXPIRED: entry('remote', 400, 'key certificate has expired'),
