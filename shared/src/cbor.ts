@@ -203,7 +203,32 @@ function readArgument(s: ScanState, info: number): number {
   throw fbError('FB_ERR_CBOR_MALFORMED', `reserved additional information ${info}`);
 }
 
-function scanItem(s: ScanState, depth: number, isMapKey: boolean): void {
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+function utf8(bytes: Uint8Array): string {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw fbError('FB_ERR_CBOR_MALFORMED', 'text string is not valid UTF-8');
+  }
+}
+
+/**
+ * A map key must be unique (RFC 8949 §5.6): decoders that keep the first of two equal keys and
+ * decoders that keep the last would disagree about what was signed. `__proto__` is refused
+ * because it would set an object's prototype instead of a field.
+ */
+function checkKey(keys: Set<string>, key: string | undefined): void {
+  if (key === undefined) return;
+  if (key === '__proto__') throw fbError('FB_ERR_CBOR_UNSUPPORTED', 'key "__proto__"');
+  if (keys.has(key)) {
+    throw fbError('FB_ERR_CBOR_MALFORMED', `duplicate map key ${JSON.stringify(key.slice(0, 32))}`);
+  }
+  keys.add(key);
+}
+
+/** Scans one data item; returns its text when it is a text string (map keys need it). */
+function scanItem(s: ScanState, depth: number, isMapKey: boolean): string | undefined {
   if (++s.items > s.limits.maxItems) {
     throw fbError('FB_ERR_CBOR_TOO_MANY_ITEMS', `more than ${s.limits.maxItems} items`);
   }
@@ -218,17 +243,17 @@ function scanItem(s: ScanState, depth: number, isMapKey: boolean): void {
     case MAJOR_UINT:
     case MAJOR_NEGINT:
       readArgument(s, info);
-      return;
+      return undefined;
     case MAJOR_BYTES:
     case MAJOR_TEXT: {
       const length = readArgument(s, info);
       need(s, length);
-      if (isMapKey && length === 9) {
-        const key = new TextDecoder().decode(s.bytes.subarray(s.offset, s.offset + length));
-        if (key === '__proto__') throw fbError('FB_ERR_CBOR_UNSUPPORTED', 'key "__proto__"');
-      }
+      const start = s.offset;
       s.offset += length;
-      return;
+      // RFC 8949 §5.3.1: a text string must be valid UTF-8. Decoders that replace bad bytes
+      // would disagree with decoders that refuse them about what was signed.
+      if (major === MAJOR_TEXT) return utf8(s.bytes.subarray(start, s.offset));
+      return undefined;
     }
     case MAJOR_ARRAY:
     case MAJOR_MAP: {
@@ -244,18 +269,19 @@ function scanItem(s: ScanState, depth: number, isMapKey: boolean): void {
         }
         throw fbError('FB_ERR_CBOR_MALFORMED', `declares ${count} items, too few bytes follow`);
       }
+      const keys = major === MAJOR_MAP ? new Set<string>() : undefined;
       for (let i = 0; i < count; i++) {
-        if (major === MAJOR_MAP) scanItem(s, depth + 1, true);
+        if (keys) checkKey(keys, scanItem(s, depth + 1, true));
         scanItem(s, depth + 1, false);
       }
-      return;
+      return undefined;
     }
     case MAJOR_SIMPLE:
-      if (info >= 20 && info <= 22) return; // false, true, null
+      if (info >= 20 && info <= 22) return undefined; // false, true, null
       if (info >= 25 && info <= 27) {
         need(s, 1 << (info - 24));
         s.offset += 1 << (info - 24);
-        return;
+        return undefined;
       }
       throw fbError('FB_ERR_CBOR_UNSUPPORTED', `simple value ${info}`);
     default:
@@ -289,9 +315,28 @@ const decoder = new Decoder({
   int64AsType: 'bigint',
 } as ConstructorParameters<typeof Decoder>[0]);
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * cbor-x returns a bigint for every integer written with an 8-byte head, even a small one
+ * (Unix milliseconds need that head). Callers expect numbers, so bigints that fit a safe
+ * integer become numbers; larger ones stay bigints, which field checks refuse as out of range
+ * and unknown fields keep exactly.
+ */
+function safeIntegers(value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value >= -MAX_SAFE && value <= MAX_SAFE ? Number(value) : value;
+  }
+  if (value instanceof Uint8Array || typeof value !== 'object' || value === null) return value;
+  const container = value as Record<string, unknown>;
+  for (const key of Object.keys(container)) container[key] = safeIntegers(container[key]);
+  return value;
+}
+
 /**
  * Decodes untrusted CBOR after a structural scan. Maps become plain objects, byte strings
- * become `Uint8Array`s (Node `Buffer`s), 64-bit integers beyond 2^53 become bigints.
+ * become `Uint8Array` views that share memory with `bytes` (copy them before reusing `bytes`),
+ * integers become numbers, or bigints beyond ±(2^53 - 1).
  *
  * @throws FetchbackError `FB_ERR_CBOR_*` for anything that is not one well-formed item
  *   within `limits`.
@@ -299,7 +344,7 @@ const decoder = new Decoder({
 export function decodeCbor(bytes: Uint8Array, limits: CborLimits = DEFAULT_CBOR_LIMITS): unknown {
   scanCbor(bytes, limits);
   try {
-    return decoder.decode(bytes);
+    return safeIntegers(decoder.decode(bytes));
   } catch (err) {
     throw fbError('FB_ERR_CBOR_MALFORMED', err instanceof Error ? err.message : String(err));
   }
