@@ -1,0 +1,39 @@
+/**
+ * Opens the SQLite database: WAL journal (readers never block the writer), foreign keys on, and
+ * a busy timeout so that a second connection (a backup, the CLI) waits instead of failing.
+ */
+import Database from 'better-sqlite3';
+
+import { fbError } from '@fetchback/shared';
+
+export type Db = Database.Database;
+
+/** How long a statement waits for a lock held by another connection, in milliseconds. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens (creating if needed) the database file.
+ *
+ * @throws FetchbackError `FB_ERR_STORAGE` when the file cannot be opened or written.
+ */
+export function openDatabase(file: string): Db {
+  let db: Db;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+  } catch (err) {
+    throw fbError('FB_ERR_STORAGE', `cannot open database ${file}: ${(err as Error).message}`);
+  }
+  db.pragma('foreign_keys = ON');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // In WAL mode NORMAL keeps the database consistent across a crash of the process or the OS;
+  // a power cut may lose the last transactions, never corrupt the file.
+  db.pragma('synchronous = NORMAL');
+  return db;
+}
+
+/** True when `err` is SQLite refusing a row that breaks a UNIQUE or PRIMARY KEY constraint. */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

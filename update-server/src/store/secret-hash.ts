@@ -1,0 +1,47 @@
+/**
+ * Device secrets: 32 random bytes, shown once, stored only as `scrypt$N$r$p$salt$hash` (salt and
+ * hash base64url) and compared in constant time.
+ *
+ * Cost: scrypt's work factor exists to slow down guessing of human-chosen passwords. A device
+ * secret is 256 random bits, which no amount of guessing reaches, so the factor buys nothing but
+ * latency on every MQTT connect (the broker authenticates synchronously). N = 2^10 keeps a
+ * connect near 3 ms; the stored format records N, r and p, so a later build may raise them
+ * without invalidating existing hashes.
+ */
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+
+const SECRET_BYTES = 32;
+const SALT_BYTES = 16;
+const HASH_BYTES = 32;
+const COST = { N: 1024, r: 8, p: 1 } as const;
+/** Bounds on the parameters read back from the database, so a corrupt row cannot stall us. */
+const MAX_N = 2 ** 20;
+
+/** A new device secret, base64url (43 characters). */
+export function newSecret(): string {
+  return randomBytes(SECRET_BYTES).toString('base64url');
+}
+
+/** The storable hash of a secret. */
+export function hashSecret(secret: string): string {
+  const salt = randomBytes(SALT_BYTES);
+  const hash = scryptSync(secret, salt, HASH_BYTES, COST);
+  return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), hash.toString('base64url')]
+    .map(String)
+    .join('$');
+}
+
+/** True when `secret` matches `stored`; false for any malformed stored value. */
+export function verifySecret(secret: string, stored: string): boolean {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
+  if (![N, r, p].every(Number.isInteger) || N < 2 || N > MAX_N || r < 1 || r > 32 || p !== 1) {
+    return false;
+  }
+  const salt = Buffer.from(parts[4] ?? '', 'base64url');
+  const expected = Buffer.from(parts[5] ?? '', 'base64url');
+  if (expected.length !== HASH_BYTES) return false;
+  const actual = scryptSync(secret, salt, HASH_BYTES, { N, r, p, maxmem: 256 * N * r + 1024 });
+  return timingSafeEqual(actual, expected);
+}
