@@ -283,6 +283,7 @@ function requestId(map: Fields): string {
 }
 
 function parseSignature(value: unknown, field: string): Signature {
+  if (value === undefined) throw fbError('FB_ERR_MSG_FIELD_MISSING', `"${field}"`, { field });
   const map = asMap(value, field);
   bytesField(map, 'kid', DIGEST_BYTES);
   bytesField(map, 'sig', SIGNATURE_BYTES);
