@@ -111,6 +111,7 @@ export const ERROR_CATALOGUE = {
   FB_ERR_VALIDATION: entry('caller', 400, 'request does not match its schema'),
   FB_ERR_BODY_MALFORMED: entry('caller', 400, 'request body is malformed'),
   FB_ERR_BODY_TOO_LARGE: entry('caller', 413, 'request body exceeds the limit'),
+  FB_ERR_MEDIA_TYPE: entry('caller', 415, 'request content type is not supported'),
   FB_ERR_UPLOAD_TOO_LARGE: entry('caller', 413, 'uploaded image exceeds the size cap'),
   FB_ERR_RELEASE_EXISTS: entry('caller', 409, 'a release with this name, class and version exists'),
   FB_ERR_DEVICE_EXISTS: entry('caller', 409, 'a device with this id exists'),
@@ -121,6 +122,7 @@ export const ERROR_CATALOGUE = {
   FB_ERR_ROLLOUT_CONFLICT: entry('caller', 409, 'devices are already in an active rollout'),
   FB_ERR_ROLLOUT_TRANSITION: entry('caller', 409, 'rollout cannot make this transition'),
   FB_ERR_ROLLOUT_EMPTY: entry('caller', 409, 'rollout target matches no device'),
+  FB_ERR_SERVER_UNREACHABLE: entry('transport', 503, 'update server is not reachable'),
   FB_ERR_INTERNAL: entry('transport', 500, 'internal error'),
 } as const satisfies Record<string, CatalogueEntry>;
 
