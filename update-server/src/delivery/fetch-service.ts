@@ -1,0 +1,196 @@
+/**
+ * The fetch phase on the server (`docs/protocol.md` §5): answers FETCH_REQ on
+ * `{prefix}/d/+/out/fetch` with one FETCH_RESP per chunk on the device's `in/chunk`.
+ *
+ * Chunks go out at QoS 0: the device keeps a window of requests, verifies each chunk against
+ * the chunk table and re-requests what it lacks, so a broker-level retransmission (and its
+ * per-client queue of megabytes) would add nothing but memory. Refusals are coded FETCH_RESPs:
+ * FB_ERR_OBJECT_UNKNOWN, FB_ERR_NOT_ASSIGNED (the object belongs to no release the device is
+ * currently assigned), FB_ERR_CHUNK_RANGE, FB_ERR_BUSY (over the per-device in-flight cap or
+ * the global byte budget; the device backs off and asks again).
+ */
+import { performance } from 'node:perf_hooks';
+
+import {
+  type ErrorCode,
+  type FetchRequest,
+  LIMITS,
+  type Topics,
+  chunkCount,
+  chunkLength,
+  decodeFetchRequest,
+  encodeFetchResponse,
+  requestedChunks,
+  toHex,
+} from '@fetchback/shared';
+import type { Logger } from 'pino';
+
+import type { MessageBus } from '../broker/message-bus.js';
+import type { Rejections } from '../broker/rejections.js';
+import type { AssignmentStore } from './assignment-store.js';
+import { ByteBudget, InFlightCounter } from './byte-budget.js';
+import { ChunkCache } from './chunk-cache.js';
+import { deviceMessageHandler } from './inbound.js';
+import type { DeliveryMetrics } from './metrics.js';
+import type { DevicePort, DeviceRecord, ImagePort, ReleasePort } from './ports.js';
+
+export interface FetchOptions {
+  /** Chunks being read or published for one device at once. */
+  readonly maxInFlightPerDevice: number;
+  /** Chunk bytes being read or published for all devices at once. */
+  readonly globalBudgetBytes: number;
+  /** Bytes of chunks kept in memory. */
+  readonly cacheBytes: number;
+}
+
+export interface FetchDeps {
+  readonly bus: MessageBus;
+  readonly topics: Topics;
+  readonly devices: DevicePort;
+  readonly releases: ReleasePort;
+  readonly images: ImagePort;
+  readonly store: AssignmentStore;
+  readonly rejections: Rejections;
+  readonly metrics: DeliveryMetrics;
+  readonly log: Logger;
+}
+
+/** An object a device may fetch: its digest, size and chunking. */
+interface FetchableObject {
+  readonly digestHex: string;
+  readonly sizeBytes: number;
+  readonly chunkBytes: number;
+  readonly chunks: number;
+}
+
+export class FetchService {
+  private readonly deps: FetchDeps;
+  private readonly cache: ChunkCache;
+  private readonly budget: ByteBudget;
+  private readonly inFlight: InFlightCounter;
+
+  constructor(deps: FetchDeps, options: FetchOptions) {
+    this.deps = deps;
+    this.cache = new ChunkCache(options.cacheBytes, (d, i, c) => deps.images.readChunk(d, i, c));
+    this.budget = new ByteBudget(options.globalBudgetBytes);
+    this.inFlight = new InFlightCounter(options.maxInFlightPerDevice);
+  }
+
+  async start(): Promise<void> {
+    const handler = deviceMessageHandler(this.deps, 'fetch', decodeFetchRequest, (device, req) =>
+      this.serve(device, req),
+    );
+    await this.deps.bus.subscribe(this.deps.topics.allOut('fetch'), handler);
+  }
+
+  /** Bytes reserved by chunks in flight now (for tests and health). */
+  get budgetUsedBytes(): number {
+    return this.budget.usedBytes;
+  }
+
+  /** Answers one FETCH_REQ: resolve the object, then serve or refuse each chunk. */
+  async serve(device: DeviceRecord, req: FetchRequest): Promise<void> {
+    const startedAt = performance.now();
+    const resolved = this.resolve(device.id, toHex(req.obj));
+    if ('refusal' in resolved) {
+      await this.refuse(device.id, req, [{ code: resolved.refusal }]);
+      return;
+    }
+    const object = resolved.object;
+
+    // A request names at most a protocol window of chunks; a larger bitmap is cut to it.
+    const wanted = requestedChunks(req, LIMITS.maxWindow);
+    const refused: { code: ErrorCode; idx: number }[] = [];
+    const serving: Promise<void>[] = [];
+    for (const idx of wanted) {
+      const code = this.admit(device.id, object, idx);
+      if (code) refused.push({ code, idx });
+      else serving.push(this.sendChunk(device.id, req, object, idx));
+    }
+
+    await Promise.all(serving);
+    if (refused.length > 0) await this.refuse(device.id, req, refused);
+    this.deps.metrics.fetchSeconds.observe((performance.now() - startedAt) / 1000);
+  }
+
+  /** Which object is asked for, and whether this device may have it. */
+  private resolve(
+    deviceId: string,
+    digestHex: string,
+  ): { object: FetchableObject } | { refusal: ErrorCode } {
+    const found = this.deps.releases.byObjectDigest(digestHex);
+    if (!found) return { refusal: 'FB_ERR_OBJECT_UNKNOWN' };
+    const latest = this.deps.store.latest(deviceId);
+    if (!latest || latest.releaseId !== found.release.id) return { refusal: 'FB_ERR_NOT_ASSIGNED' };
+
+    const sizeBytes = this.deps.images.size(digestHex);
+    if (sizeBytes === undefined) return { refusal: 'FB_ERR_OBJECT_UNKNOWN' };
+    const chunkBytes = found.release.chunkBytes;
+    return {
+      object: { digestHex, sizeBytes, chunkBytes, chunks: chunkCount(sizeBytes, chunkBytes) },
+    };
+  }
+
+  /** Takes the device's in-flight slot and the budget for one chunk, or says why not. */
+  private admit(deviceId: string, object: FetchableObject, idx: number): ErrorCode | undefined {
+    if (idx >= object.chunks) return 'FB_ERR_CHUNK_RANGE';
+    if (!this.inFlight.tryAcquire(deviceId)) return 'FB_ERR_BUSY';
+    if (!this.budget.tryReserve(chunkLength(idx, object.sizeBytes, object.chunkBytes))) {
+      this.inFlight.release(deviceId);
+      return 'FB_ERR_BUSY';
+    }
+    return undefined;
+  }
+
+  private async sendChunk(
+    deviceId: string,
+    req: FetchRequest,
+    object: FetchableObject,
+    idx: number,
+  ): Promise<void> {
+    const reserved = chunkLength(idx, object.sizeBytes, object.chunkBytes);
+    try {
+      const data = await this.cache.get(object.digestHex, idx, object.chunkBytes);
+      const payload = encodeFetchResponse({ rid: req.rid, obj: req.obj, idx, data });
+      // QoS 0: see the file comment; the device re-requests a lost chunk.
+      await this.deps.bus.publish(this.deps.topics.in(deviceId, 'chunk'), payload, { qos: 0 });
+      this.deps.metrics.chunksServed.inc();
+      this.deps.metrics.bytesServed.inc(data.length);
+    } catch (err) {
+      this.deps.log.error(
+        { deviceId, obj: object.digestHex, idx, err: (err as Error).message },
+        'chunk could not be served',
+      );
+    } finally {
+      this.budget.release(reserved);
+      this.inFlight.release(deviceId);
+    }
+  }
+
+  /** Publishes the refusals of one request, and logs and counts each code once. */
+  private async refuse(
+    deviceId: string,
+    req: FetchRequest,
+    refusals: { code: ErrorCode; idx?: number }[],
+  ): Promise<void> {
+    const topic = this.deps.topics.in(deviceId, 'chunk');
+    const byCode = new Map<ErrorCode, number>();
+    for (const { code, idx } of refusals) {
+      byCode.set(code, (byCode.get(code) ?? 0) + 1);
+      const payload = encodeFetchResponse({
+        rid: req.rid,
+        obj: req.obj,
+        ...(idx === undefined ? {} : { idx }),
+        err: code,
+      });
+      await this.deps.bus.publish(topic, payload, { qos: 0 });
+    }
+    for (const [code, chunks] of byCode) {
+      this.deps.rejections.record(
+        code,
+        { deviceId, obj: toHex(req.obj).slice(0, 16), rid: req.rid, chunks },
+        'fetch refused',
+      );
+    }
+  }
+}
