@@ -118,8 +118,7 @@ export class DeviceRepository {
 
   get(id: string): DeviceRecord | undefined {
     const row = this.db.prepare(`SELECT ${COLUMNS} FROM devices WHERE id = ?`).get(id) as
-      | DeviceRow
-      | undefined;
+      DeviceRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -143,7 +142,8 @@ export class DeviceRepository {
   touch(id: string, fields: DeviceTouch): void {
     const update = new Conditions();
     if (fields.state !== undefined) update.add('state = ?', fields.state);
-    if (fields.currentVersion !== undefined) update.add('current_version = ?', fields.currentVersion);
+    if (fields.currentVersion !== undefined)
+      update.add('current_version = ?', fields.currentVersion);
     if (fields.online !== undefined) update.add('online = ?', fields.online ? 1 : 0);
     if (fields.lastSeen !== undefined) update.add('last_seen = ?', fields.lastSeen);
     if (update.sql.length === 0) return;

@@ -124,8 +124,7 @@ export class ReleaseRepository {
 
   get(id: string): ReleaseRecord | undefined {
     const row = this.db.prepare(`SELECT ${COLUMNS} FROM releases WHERE id = ?`).get(id) as
-      | ReleaseRow
-      | undefined;
+      ReleaseRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -156,7 +155,9 @@ export class ReleaseRepository {
     if (filter.name !== undefined) where.add('name = ?', filter.name);
     if (filter.hwClass !== undefined) where.add('hw_class = ?', filter.hwClass);
     const total = (
-      this.db.prepare(`SELECT count(*) AS n FROM releases ${where.where()}`).get(...where.values) as {
+      this.db
+        .prepare(`SELECT count(*) AS n FROM releases ${where.where()}`)
+        .get(...where.values) as {
         n: number;
       }
     ).n;

@@ -72,7 +72,11 @@ export class TokenStore {
    * @throws FetchbackError `FB_ERR_ARGUMENT` for a bad name or role, `FB_ERR_CONFLICT` for a
    *   name held by a live token.
    */
-  create(name: string, role: Role, createdBy: string | null = null): {
+  create(
+    name: string,
+    role: Role,
+    createdBy: string | null = null,
+  ): {
     token: string;
     record: TokenRecord;
   } {

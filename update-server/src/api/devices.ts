@@ -1,0 +1,275 @@
+/**
+ * Devices: register (returns the broker credentials once, as a ready agent config), list with
+ * filters, show with history, decommission (credentials revoked, live connection dropped).
+ */
+import { toHex } from '@fetchback/shared';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+import type { ServerContext } from '../context.js';
+import { DeviceHistory } from '../store/history.js';
+import { parseTagPair } from '../store/validate.js';
+import { actorOf, bearerSecurity, requireRole } from './auth.js';
+import { errorResponses } from './errors.js';
+import { deviceView, iso, pageOf, pageQuery } from './schemas.js';
+
+const idParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+const agentConfigSchema = {
+  type: 'object',
+  required: ['brokerUrl', 'deviceId', 'username', 'password', 'rootPublicKey', 'hardwareClass'],
+  properties: {
+    brokerUrl: { type: 'string' },
+    deviceId: { type: 'string' },
+    username: { type: 'string' },
+    password: { type: 'string', description: 'the device secret; shown only here, once' },
+    rootPublicKey: { type: 'string', description: 'ed25519 root public key, hex' },
+    hardwareClass: { type: 'string' },
+    topicPrefix: { type: 'string' },
+  },
+} as const;
+
+const historySchema = {
+  type: 'object',
+  properties: {
+    assignments: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          seq: { type: 'integer' },
+          releaseId: { type: 'string' },
+          rolloutId: { type: ['string', 'null'] },
+          issuedAt: { type: 'string' },
+          expiresAt: { type: 'string' },
+        },
+      },
+    },
+    acks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          requestId: { type: 'string' },
+          seq: { type: 'integer' },
+          step: { type: 'string' },
+          code: { type: 'string' },
+          version: { type: ['string', 'null'] },
+          at: { type: 'string' },
+          receivedAt: { type: 'string' },
+        },
+      },
+    },
+    status: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          state: { type: 'string' },
+          code: { type: ['string', 'null'] },
+          version: { type: ['string', 'null'] },
+          seq: { type: ['integer', 'null'] },
+          have: { type: ['integer', 'null'] },
+          total: { type: ['integer', 'null'] },
+          detail: { type: ['string', 'null'] },
+          at: { type: 'string' },
+          receivedAt: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+interface RegisterBody {
+  id: string;
+  hardwareClass: string;
+  tags?: Record<string, string>;
+}
+
+interface ListQuery {
+  class?: string;
+  tag?: string[];
+  state?: string;
+  status?: 'active' | 'decommissioned';
+  limit: number;
+  offset: number;
+}
+
+/** The broker URL devices should use: configured, or derived from the host the caller used. */
+function brokerUrlFor(ctx: ServerContext, request: FastifyRequest): string {
+  const { advertisedBrokerUrl, brokerUrl, tlsCertFile } = ctx.options;
+  if (advertisedBrokerUrl) return advertisedBrokerUrl;
+  if (brokerUrl) return brokerUrl;
+  const scheme = tlsCertFile ? 'mqtts' : 'mqtt';
+  return `${scheme}://${request.hostname}:${ctx.bus.mqttPort ?? ctx.options.mqttPort}`;
+}
+
+function historyOf(ctx: ServerContext, deviceId: string) {
+  const history = new DeviceHistory(ctx.db);
+  return {
+    assignments: history.assignments(deviceId, 20).map((a) => ({
+      ...a,
+      issuedAt: iso(a.issuedAt),
+      expiresAt: iso(a.expiresAt),
+    })),
+    acks: history
+      .acks(deviceId)
+      .map((a) => ({ ...a, at: iso(a.at), receivedAt: iso(a.receivedAt) })),
+    status: history
+      .status(deviceId)
+      .map((s) => ({ ...s, at: iso(s.at), receivedAt: iso(s.receivedAt) })),
+  };
+}
+
+export async function devicesRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  app.post<{ Body: RegisterBody }>(
+    '/api/v1/devices',
+    {
+      onRequest: requireRole('operator'),
+      schema: {
+        summary: 'Register a device',
+        tags: ['devices'],
+        security: bearerSecurity,
+        body: {
+          type: 'object',
+          required: ['id', 'hardwareClass'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 64 },
+            hardwareClass: { type: 'string', minLength: 1, maxLength: 64 },
+            tags: { type: 'object', additionalProperties: { type: 'string', maxLength: 128 } },
+          },
+        },
+        response: {
+          201: {
+            type: 'object',
+            required: ['device', 'agentConfig'],
+            properties: { device: { $ref: 'Device#' }, agentConfig: agentConfigSchema },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id, hardwareClass, tags } = request.body;
+      const { device, secret } = ctx.devices.create({ id, hwClass: hardwareClass, tags });
+      ctx.audit.record(actorOf(request), 'device.register', device.id, {
+        hardwareClass,
+        tags: device.tags,
+      });
+      ctx.events.emit('device.registered', {
+        deviceId: device.id,
+        hardwareClass: device.hwClass,
+        tags: device.tags,
+      });
+      const agentConfig = {
+        brokerUrl: brokerUrlFor(ctx, request),
+        deviceId: device.id,
+        username: device.id,
+        password: secret,
+        rootPublicKey: toHex(ctx.keys.rootPublicKey),
+        hardwareClass: device.hwClass,
+        topicPrefix: ctx.topics.prefix,
+      };
+      return reply.code(201).send({ device: deviceView(device), agentConfig });
+    },
+  );
+
+  app.get<{ Querystring: ListQuery }>(
+    '/api/v1/devices',
+    {
+      onRequest: requireRole('viewer'),
+      schema: {
+        summary: 'List devices',
+        tags: ['devices'],
+        security: bearerSecurity,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            class: { type: 'string', maxLength: 64 },
+            tag: { type: 'array', items: { type: 'string', maxLength: 200 }, maxItems: 32 },
+            state: { type: 'string', maxLength: 32 },
+            status: { type: 'string', enum: ['active', 'decommissioned'] },
+            ...pageQuery,
+          },
+        },
+        response: { 200: pageOf('Device'), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const tags = Object.fromEntries((q.tag ?? []).map(parseTagPair));
+      const page = ctx.devices.list({
+        hwClass: q.class,
+        tags,
+        state: q.state,
+        status: q.status,
+        limit: q.limit,
+        offset: q.offset,
+      });
+      return {
+        items: page.items.map(deviceView),
+        total: page.total,
+        limit: q.limit,
+        offset: q.offset,
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/v1/devices/:id',
+    {
+      onRequest: requireRole('viewer'),
+      schema: {
+        summary: 'Show a device with its recent assignments, ACKs and status reports',
+        tags: ['devices'],
+        security: bearerSecurity,
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['device', 'history'],
+            properties: { device: { $ref: 'Device#' }, history: historySchema },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const device = ctx.devices.require(request.params.id);
+      return { device: deviceView(device), history: historyOf(ctx, device.id) };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/api/v1/devices/:id',
+    {
+      onRequest: requireRole('operator'),
+      schema: {
+        summary: 'Decommission a device: revoke its credentials and drop its connection',
+        tags: ['devices'],
+        security: bearerSecurity,
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['device'],
+            properties: { device: { $ref: 'Device#' } },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const device = ctx.devices.decommission(request.params.id);
+      ctx.bus.disconnectDevice(device.id);
+      ctx.audit.record(actorOf(request), 'device.decommission', device.id);
+      ctx.events.emit('device.decommissioned', { deviceId: device.id });
+      return { device: deviceView(device) };
+    },
+  );
+}
