@@ -1,0 +1,136 @@
+/**
+ * The real transport, on mqtt.js 5. A persistent session (clean session false) keeps the
+ * device's subscriptions and queued QoS 1 messages across short outages; mqtt.js reconnects on
+ * its own every `reconnectPeriodMs` and re-subscribes what this client subscribed.
+ *
+ * mqtt.js ignores the broker's receive maximum, so the agent's own fetch window is the flow
+ * control (`docs/device.md`, "The fetch window").
+ */
+import { type IClientOptions, type MqttClient, connect } from 'mqtt';
+import type { Logger } from 'pino';
+
+import type {
+  ConnectOptions,
+  MessageHandler,
+  PublishOptions,
+  QoS,
+  Transport,
+} from './transport.js';
+
+export interface MqttTransportOptions {
+  readonly brokerUrl: string;
+  /** MQTT client id; the device id. */
+  readonly clientId: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Keepalive, in seconds. */
+  readonly keepaliveSeconds?: number;
+  /** Delay between reconnect attempts, in milliseconds. */
+  readonly reconnectPeriodMs?: number;
+  /** Time allowed for CONNACK, in milliseconds. */
+  readonly connectTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+export class MqttTransport implements Transport {
+  private readonly options: MqttTransportOptions;
+  private client: MqttClient | undefined;
+  private readonly messageHandlers: MessageHandler[] = [];
+  private readonly connectHandlers: Array<() => void> = [];
+  private readonly disconnectHandlers: Array<() => void> = [];
+  private isConnected = false;
+
+  constructor(options: MqttTransportOptions) {
+    this.options = options;
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  connect(options: ConnectOptions = {}): Promise<void> {
+    const client = connect(this.options.brokerUrl, this.clientOptions(options));
+    this.client = client;
+    client.on('message', (topic, payload) => {
+      this.messageHandlers.forEach((h) => h(topic, payload));
+    });
+    client.on('connect', () => this.markConnected());
+    client.on('close', () => this.markDisconnected());
+    client.on('offline', () => this.markDisconnected());
+    client.on('error', (err) => {
+      this.options.logger?.warn({ err: err.message }, 'mqtt error');
+    });
+    return new Promise((resolve) => client.once('connect', () => resolve()));
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    await client.endAsync();
+    this.markDisconnected();
+  }
+
+  async subscribe(filter: string, qos: QoS): Promise<void> {
+    if (!this.client) throw new Error('subscribe before connect');
+    await this.client.subscribeAsync(filter, { qos });
+  }
+
+  publish(topic: string, payload: Uint8Array, options: PublishOptions): void {
+    const client = this.client;
+    if (!client) return;
+    const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    client.publish(topic, buffer, { qos: options.qos, retain: options.retain ?? false }, (err) => {
+      if (err) this.options.logger?.debug({ topic, err: err.message }, 'publish failed');
+    });
+  }
+
+  onMessage(handler: MessageHandler): void {
+    this.messageHandlers.push(handler);
+  }
+
+  onConnect(handler: () => void): void {
+    this.connectHandlers.push(handler);
+  }
+
+  onDisconnect(handler: () => void): void {
+    this.disconnectHandlers.push(handler);
+  }
+
+  private clientOptions(options: ConnectOptions): IClientOptions {
+    const o = this.options;
+    const will = options.will;
+    return {
+      clientId: o.clientId,
+      clean: false,
+      keepalive: o.keepaliveSeconds ?? 30,
+      reconnectPeriod: o.reconnectPeriodMs ?? 2000,
+      connectTimeout: o.connectTimeoutMs ?? 10_000,
+      // A FETCH_REQ queued while offline would be stale on reconnect; the fetcher re-requests.
+      queueQoSZero: false,
+      ...(o.username !== undefined ? { username: o.username } : {}),
+      ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(will
+        ? {
+            will: {
+              topic: will.topic,
+              payload: Buffer.from(will.payload),
+              qos: will.qos,
+              retain: will.retain,
+            },
+          }
+        : {}),
+    };
+  }
+
+  private markConnected(): void {
+    this.isConnected = true;
+    this.connectHandlers.forEach((h) => h());
+  }
+
+  private markDisconnected(): void {
+    if (!this.isConnected) return;
+    this.isConnected = false;
+    this.disconnectHandlers.forEach((h) => h());
+  }
+}
