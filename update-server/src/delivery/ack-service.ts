@@ -81,7 +81,6 @@ export class AckService {
     const receivedAt = this.deps.clock.now();
     const outcome = this.recordAck(device.id, req, receivedAt);
 
-    await this.answer(device.id, outcome.response);
     this.deps.devices.touch(device.id, {
       ...(outcome.fresh ? { state: STATE_AFTER[req.step] } : {}),
       ...(outcome.fresh && req.ver !== undefined ? { currentVersion: req.ver } : {}),
@@ -103,6 +102,7 @@ export class AckService {
         'ack recorded',
       );
     }
+    await this.answer(device.id, outcome.response);
   }
 
   /** Appends a STATUS report once, answers it, and reports it if it is new. */
@@ -110,7 +110,6 @@ export class AckService {
     const receivedAt = this.deps.clock.now();
     const outcome = this.recordStatus(device.id, report, receivedAt);
 
-    await this.answer(device.id, outcome.response);
     this.deps.devices.touch(device.id, {
       ...(outcome.fresh ? { state: report.state } : {}),
       ...(outcome.fresh && report.ver !== undefined ? { currentVersion: report.ver } : {}),
@@ -124,6 +123,7 @@ export class AckService {
         at: receivedAt,
       });
     }
+    await this.answer(device.id, outcome.response);
   }
 
   private recordAck(

@@ -175,8 +175,15 @@ export class FetchService {
   ): Promise<void> {
     const topic = this.deps.topics.in(deviceId, 'chunk');
     const byCode = new Map<ErrorCode, number>();
+    for (const { code } of refusals) byCode.set(code, (byCode.get(code) ?? 0) + 1);
+    for (const [code, chunks] of byCode) {
+      this.deps.rejections.record(
+        code,
+        { deviceId, obj: toHex(req.obj).slice(0, 16), rid: req.rid, chunks },
+        'fetch refused',
+      );
+    }
     for (const { code, idx } of refusals) {
-      byCode.set(code, (byCode.get(code) ?? 0) + 1);
       const payload = encodeFetchResponse({
         rid: req.rid,
         obj: req.obj,
@@ -184,13 +191,6 @@ export class FetchService {
         err: code,
       });
       await this.deps.bus.publish(topic, payload, { qos: 0 });
-    }
-    for (const [code, chunks] of byCode) {
-      this.deps.rejections.record(
-        code,
-        { deviceId, obj: toHex(req.obj).slice(0, 16), rid: req.rid, chunks },
-        'fetch refused',
-      );
     }
   }
 }
