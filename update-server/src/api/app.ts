@@ -5,7 +5,7 @@
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 
 import type { ServerContext } from '../context.js';
 import { assignmentsRoutes } from './assignments.js';
@@ -61,7 +61,8 @@ export async function buildApi(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ component: 'api' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Requests are logged once, at debug, by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.options.apiBodyLimitBytes,
     // Unknown fields are refused rather than silently dropped, so typos surface as 400s.
     ajv: { customOptions: { removeAdditional: false } },
