@@ -42,12 +42,16 @@ export interface RolloutListQuery {
   readonly releaseId?: string;
   /** 1-500, default 50. */
   readonly limit?: number;
-  /** `nextCursor` of the previous page. */
+  /** Rows to skip; ignored when `cursor` is given. */
+  readonly offset?: number;
+  /** `nextCursor` of the previous page (stable while rollouts are created meanwhile). */
   readonly cursor?: string;
 }
 
 export interface RolloutPage {
   readonly items: RolloutView[];
+  /** Rollouts matching the filters, all pages together. */
+  readonly total: number;
   readonly nextCursor: string | null;
 }
 
@@ -176,16 +180,22 @@ export class RolloutEngine {
   /** Rollouts, newest first. */
   list(query: RolloutListQuery = {}): RolloutPage {
     const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
-    const records = this.store.listRollouts({
-      limit: limit + 1,
+    const filter = {
       ...(query.state !== undefined && { state: query.state }),
       ...(query.releaseId !== undefined && { releaseId: query.releaseId }),
-      ...(query.cursor !== undefined && { before: decodeCursor(query.cursor) }),
+    };
+    const records = this.store.listRollouts({
+      ...filter,
+      limit: limit + 1,
+      ...(query.cursor !== undefined
+        ? { before: decodeCursor(query.cursor) }
+        : { offset: query.offset ?? 0 }),
     });
     const page = records.slice(0, limit);
     const last = page[page.length - 1];
     return {
       items: page.map((r) => rolloutView(this.store, r)),
+      total: this.store.countRollouts(filter),
       nextCursor: records.length > limit && last !== undefined ? encodeCursor(last) : null,
     };
   }

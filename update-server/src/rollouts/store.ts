@@ -72,6 +72,7 @@ export interface ListFilter {
   readonly state?: RolloutState;
   readonly releaseId?: string;
   readonly limit: number;
+  readonly offset?: number;
   /** Rollouts created before this (createdAt, id) position, newest first. */
   readonly before?: { createdAt: number; id: string };
 }
@@ -146,10 +147,24 @@ export class RolloutStore {
       params.bId = filter.before.id;
     }
     const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    params.offset = filter.offset ?? 0;
     const rows = this.db
-      .prepare(`SELECT * FROM rollouts ${clause} ORDER BY created_at DESC, id DESC LIMIT @limit`)
+      .prepare(
+        `SELECT * FROM rollouts ${clause} ORDER BY created_at DESC, id DESC
+         LIMIT @limit OFFSET @offset`,
+      )
       .all(params) as Record<string, unknown>[];
     return rows.map((r) => this.toRollout(r));
+  }
+
+  countRollouts(filter: { state?: RolloutState; releaseId?: string }): number {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM rollouts WHERE (@state IS NULL OR state = @state)
+         AND (@releaseId IS NULL OR release_id = @releaseId)`,
+      )
+      .get({ state: filter.state ?? null, releaseId: filter.releaseId ?? null }) as { n: number };
+    return row.n;
   }
 
   /** Ids of rollouts the engine must keep driving. */
