@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 
 import { type RouteModule, buildApi } from './api/app.js';
+import { ROLLOUT_ROUTES } from './api/rollouts.js';
 import { startMessageBus } from './broker/index.js';
 import { type Clock, systemClock } from './clock.js';
 import type { ServerOptions } from './config.js';
@@ -27,6 +28,7 @@ import {
   loadServerKeys,
 } from './keys/index.js';
 import { createLogger } from './logger.js';
+import { attachRollouts } from './rollouts/attach.js';
 import { rolloutMigrations } from './rollouts/migrations.js';
 import { AuditLog } from './store/audit.js';
 import { type Db, openDatabase } from './store/db.js';
@@ -279,7 +281,9 @@ async function start(
     images,
     bus,
   };
-  const app = await buildApi(ctx, deps.extraRoutes);
+  const rollouts = attachRollouts(ctx);
+  stack.push('rollouts', () => rollouts.close());
+  const app = await buildApi(ctx, [...ROLLOUT_ROUTES, ...(deps.extraRoutes ?? [])]);
   stack.push('api', () => app.close());
   const httpPort = await listen(app, options);
 

@@ -16,10 +16,13 @@ export type RolloutContext = Pick<
 >;
 
 /**
- * Builds the engine for `ctx`, registers it for the routes and starts its timer. Call once,
- * after delivery and before the API serves; `close()` the engine before the database closes.
+ * Builds the engine for `ctx`, registers it for the routes and starts its timer; a second call
+ * returns the same engine. Call after delivery and before the API serves; `close()` the engine
+ * before the database closes.
  */
 export function attachRollouts(ctx: RolloutContext, opts: { tickMs?: number } = {}): RolloutEngine {
+  const attached = engines.get(ctx);
+  if (attached !== undefined) return attached;
   const engine = new RolloutEngine({
     db: ctx.db,
     assignments: ctx.assignments,

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 
 import { pino } from 'pino';
 
-import { ROLLOUT_ROUTES } from '../../src/api/rollouts.js';
 import { resolveConfig } from '../../src/config.js';
 import { ingestRelease } from '../../src/images/ingest.js';
 import { attachRollouts } from '../../src/rollouts/attach.js';
@@ -41,11 +40,10 @@ export async function startRolloutServer(): Promise<RolloutServer> {
   const server = await startServer(options, {
     log: pino({ level: 'silent' }),
     announce: () => {},
-    extraRoutes: ROLLOUT_ROUTES,
   });
   const { ctx } = server;
-  // startServer may already attach the engine; attach here only when it did not.
-  const engine = attachRollouts(ctx, { tickMs: 200 });
+  // startServer attached the engine already; this returns it.
+  const engine = attachRollouts(ctx);
   const tokens = {
     admin: ctx.tokens.create('t-admin', 'admin').token,
     operator: ctx.tokens.create('t-operator', 'operator').token,
