@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: builds (npx tsc -b) when the update server's dist is missing or older than any
+// `npm start`: builds (npx tsc -b update-server, which also builds shared) when the update server's dist is missing or older than any
 // source it depends on, then runs `fetchback server` with the given arguments, forwarding
 // SIGINT/SIGTERM to it and exiting with its exit code.
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,13 +23,17 @@ function newestMtimeMs(dir) {
 
 function needsBuild() {
   if (!existsSync(entry)) return true;
-  const built = statSync(entry).mtimeMs;
+  const buildInfo = join(root, 'update-server', 'dist', '.tsbuildinfo');
+  const built = Math.max(
+    statSync(entry).mtimeMs,
+    existsSync(buildInfo) ? statSync(buildInfo).mtimeMs : 0,
+  );
   return sourceDirs.some((dir) => existsSync(dir) && newestMtimeMs(dir) > built);
 }
 
 if (needsBuild()) {
-  console.error('start: building (npx tsc -b)');
-  const build = spawnSync('npx', ['tsc', '-b'], { cwd: root, stdio: 'inherit' });
+  console.error('start: building (npx tsc -b update-server)');
+  const build = spawnSync('npx', ['tsc', '-b', 'update-server'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0 || !existsSync(entry)) {
     console.error('start: the build failed; see the errors above');
     process.exit(build.status || 1);
