@@ -438,6 +438,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private installContext(signal: AbortSignal): InstallStepContext {
     return {
       job: this.state.job as Job,
+      trust: this.state.trust,
       installer: this.deps.installer,
       healthCheck: this.deps.healthCheck,
       slots: this.deps.slots,

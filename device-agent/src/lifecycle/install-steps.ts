@@ -9,7 +9,7 @@ import { type Clock, sleep } from '../clock.js';
 import type { HealthCheck } from '../install/health-check.js';
 import type { InstallContext, Installer } from '../install/installer.js';
 import type { SlotStorage } from '../storage/slot-storage.js';
-import type { Job } from './agent-state.js';
+import type { Job, TrustRecord } from './agent-state.js';
 import type { Outcome } from './machine.js';
 
 export interface InstallLimits {
@@ -21,6 +21,7 @@ export interface InstallLimits {
 
 export interface InstallStepContext {
   readonly job: Job;
+  readonly trust: TrustRecord;
   readonly installer: Installer;
   readonly healthCheck: HealthCheck;
   readonly slots: SlotStorage;
@@ -60,11 +61,25 @@ export async function trialStep(context: InstallStepContext): Promise<Outcome> {
   }
   try {
     await checkHealth(context);
-    return { event: 'healthy' };
+    return commitOutcome(context);
   } catch (err) {
     const code = isFetchbackError(err) ? err.code : 'FB_ERR_HEALTH_CHECK_FAILED';
     return { event: 'unhealthy', code, detail: (err as Error).message };
   }
+}
+
+/**
+ * A healthy trial commits: the new version becomes the running one and its security version
+ * the floor for every later release, persisted with the transition.
+ */
+function commitOutcome(context: InstallStepContext): Outcome {
+  const { job, trust } = context;
+  const securityVersion = Math.max(trust.securityVersion, job.release.securityVersion);
+  return {
+    event: 'healthy',
+    firmwareVersion: job.release.version,
+    trust: { ...trust, securityVersion },
+  };
 }
 
 /** Runs the health check under the agent's own timeout, whatever the check does. */
