@@ -26,7 +26,7 @@ import { isValidDeviceId } from './topics.js';
 /** The major protocol version this package speaks. */
 export const PROTOCOL_VERSION = 1;
 
-/** Bounds that are part of the protocol (`docs/protocol.md` §4). */
+/** Bounds that are part of the protocol (`docs/protocol.md` §9). */
 export const LIMITS = Object.freeze({
   /** Largest manifest message, in bytes. */
   maxManifestBytes: 64 * 1024,

@@ -18,7 +18,7 @@ import {
   toHex,
 } from '@fetchback/shared';
 
-import { plain } from './fixtures.js';
+import { type Loose, plain } from './fixtures.js';
 import { CODECS, encodeAs, sampleMessages } from './sample-messages.js';
 
 const SAMPLES = sampleMessages();
@@ -59,7 +59,7 @@ function withRaw(type: MessageType, rawHex: string): Uint8Array {
 }
 
 /** The valid manifest after `mutate` changed its decoded form. */
-function manifestWith(mutate: (m: Record<string, any>) => void): Uint8Array {
+function manifestWith(mutate: (m: Loose) => void): Uint8Array {
   const map = wireMap('manifest');
   mutate(map);
   return enc(map);
@@ -181,7 +181,7 @@ const f = (type: MessageType, what: string, fields: Record<string, unknown>, cod
   bytes: () => withFields(type, fields),
   code,
 });
-const m = (what: string, mutate: (m: Record<string, any>) => void, code: ErrorCode): Case => ({
+const m = (what: string, mutate: (m: Loose) => void, code: ErrorCode): Case => ({
   type: 'manifest',
   what,
   bytes: () => manifestWith(mutate),

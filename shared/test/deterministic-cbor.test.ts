@@ -118,7 +118,7 @@ describe('core deterministic encoding (RFC 8949 §4.2.1)', () => {
   });
 });
 
-describe('signatures survive any conforming re-encoding (docs/protocol.md §5)', () => {
+describe('signatures survive any conforming re-encoding (docs/protocol.md §3.3, §6.1)', () => {
   // cbor-x's own encoder writes keys in insertion order and map heads in 3 bytes: a
   // conforming but non-deterministic encoding of the same values.
   const cborx = new Encoder({ mapsAsObjects: true, useRecords: false, tagUint8Array: false });

@@ -115,3 +115,7 @@ export function plain(value: unknown): unknown {
   }
   return value;
 }
+
+/** A message as tests bend it: any field at any depth, before it is encoded again. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests rewrite arbitrary fields
+export type Loose = Record<string, any>;

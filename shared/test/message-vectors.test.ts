@@ -11,15 +11,28 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import {
+  type CborValue,
   type ManifestMessage,
   ManifestVerifier,
   type MessageType,
   PROTOCOL_VERSION,
   fromHex,
+  keyId,
+  releaseDigest,
+  signingInput,
   toHex,
 } from '@fetchback/shared';
 
-import { DEVICE_ID, HW_CLASS, NOW_MS, ROOT, plain } from './fixtures.js';
+import {
+  ASSIGNMENT_KEY,
+  DEVICE_ID,
+  HW_CLASS,
+  NOW_MS,
+  RELEASE_KEY,
+  ROOT,
+  plain,
+  releaseBody,
+} from './fixtures.js';
 import { CODECS, encodeAs, sampleMessages } from './sample-messages.js';
 
 const VECTORS_URL = new URL('./vectors/messages.json', import.meta.url);
@@ -106,5 +119,48 @@ describe('fixed message vectors (docs/protocol.md §4)', () => {
     });
     const verified = verifier.verify(manifest, { lastSequence: 0, securityVersion: 0 });
     expect(verified.assignment.seq).toBe(7);
+  });
+});
+
+describe('the worked examples of docs/protocol.md §10', () => {
+  const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## 10. Worked examples'), doc.indexOf('## 11.'));
+  const blocks = [...section.matchAll(/```\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const vectorHexes = new Set(stored.vectors.map((v) => v.hex));
+
+  it('every plain hex block is a stored vector, whole or line by line', () => {
+    const plainBlocks = blocks.filter((b) => /^[0-9a-f\s]+$/.test(b));
+    expect(plainBlocks.length).toBeGreaterThanOrEqual(5);
+    for (const block of plainBlocks) {
+      const whole = block.replace(/\s+/g, '');
+      if (vectorHexes.has(whole)) continue;
+      for (const line of block.trim().split('\n')) {
+        expect(vectorHexes.has(line.replace(/\s+/g, '')), line.slice(0, 40)).toBe(true);
+      }
+    }
+  });
+
+  it('the annotated blocks hold the same bytes as the vectors and the signing input', () => {
+    // Annotated blocks: hex, then an optional `# comment` on each line.
+    const hexOf = (block: string) =>
+      block
+        .split('\n')
+        .map((line) => line.split('#')[0]!.replace(/\s+/g, ''))
+        .join('');
+    const annotated = blocks.filter((b) => !/^[0-9a-f\s]+$/.test(b)).map(hexOf);
+    const fetchReq = stored.vectors.find((v) => v.name === 'fetch_req with a window of indices');
+    expect(annotated.every((h) => /^[0-9a-f]+$/.test(h))).toBe(true);
+    expect(annotated).toContain(fetchReq!.hex);
+    expect(annotated).toContain(
+      toHex(signingInput('release', releaseBody() as unknown as CborValue)),
+    );
+  });
+
+  it('lists the fixed keys, key ids and release digest the vectors use', () => {
+    for (const key of [ROOT, RELEASE_KEY, ASSIGNMENT_KEY]) {
+      expect(section).toContain(toHex(key.publicKey));
+      expect(section).toContain(toHex(keyId(key.publicKey)));
+    }
+    expect(section).toContain(toHex(releaseDigest(releaseBody())));
   });
 });

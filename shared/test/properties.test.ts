@@ -261,7 +261,7 @@ describe('encode then decode is the identity', () => {
   }
 });
 
-describe('FETCH_REQ bitmaps (docs/protocol.md §7)', () => {
+describe('FETCH_REQ bitmaps (docs/protocol.md §4.2)', () => {
   it('requestedChunks(chunkBitmap(set)) is the set in ascending order', () => {
     fc.assert(
       fc.property(

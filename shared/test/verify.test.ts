@@ -23,6 +23,7 @@ import {
   DAY_S,
   DEVICE_ID,
   HW_CLASS,
+  type Loose,
   type ManifestParts,
   NOW_MS,
   RELEASE_KEY,
@@ -73,8 +74,8 @@ function flip(value: unknown, field: string): unknown {
   throw new Error(`no flip for ${field}`);
 }
 
-function clone(m: ManifestMessage): Record<string, any> {
-  return structuredClone(m) as Record<string, any>;
+function clone(m: ManifestMessage): Loose {
+  return structuredClone(m) as Loose;
 }
 
 function certs(overrides: { expiresAt?: number; issuer?: typeof ROOT } = {}): KeyCertificate[] {
@@ -175,7 +176,7 @@ describe('a flipped byte in any signed field is refused', () => {
     expect(verifyCode(r as ManifestMessage)).toBe('FB_ERR_RELEASE_SIGNATURE');
   });
 
-  const signatures: [string, (m: Record<string, any>) => Record<string, any>, ErrorCode][] = [
+  const signatures: [string, (m: Loose) => Loose, ErrorCode][] = [
     ['the assignment signature', (m) => m.asg.sig, 'FB_ERR_ASSIGNMENT_SIGNATURE'],
     ['the release signature', (m) => m.rel.sigs[0], 'FB_ERR_RELEASE_SIGNATURE'],
     ['a certificate signature', (m) => m.certs[1].sig, 'FB_ERR_CERT_UNTRUSTED'],
