@@ -123,7 +123,7 @@ export function textField(
   if (value.length < minLength || value.length > maxLength) {
     return fail('FB_ERR_MSG_FIELD_LENGTH', key, `${minLength}-${maxLength} characters`, value);
   }
-  if (pattern && !pattern.test(value))
+  if (pattern && value.length > 0 && !pattern.test(value))
     return fail('FB_ERR_MSG_FIELD_RANGE', key, `to match ${pattern}`, value);
   return value;
 }

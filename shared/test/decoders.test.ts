@@ -397,6 +397,13 @@ describe('every decoder round-trips and keeps unknown fields', () => {
     expect(decoded.rel.body.note).toBe('kept');
   });
 
+  it('a direct assignment (empty rollout id) decodes, and an empty optional text field too', () => {
+    const input = manifestWith((x) => (x.asg.body.ro = ''));
+    const decoded = CODECS.manifest.decode(input) as { asg: { body: { ro: string } } };
+    expect(decoded.asg.body.ro).toBe('');
+    expect(() => CODECS.ack_req.decode(withFields('ack_req', { ver: '' }))).not.toThrow();
+  });
+
   it('a version 1 message with a minor-version field is accepted', () => {
     expect(() => CODECS.presence.decode(withFields('presence', { minor: 7 }))).not.toThrow();
   });
