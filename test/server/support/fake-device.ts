@@ -35,11 +35,14 @@ export class FakeDevice {
   readonly id: string;
   private readonly creds: DeviceCredentials;
   private nextRid = 1;
+  private readonly inbox = new Map<string, Buffer[]>();
+  private readonly waiters = new Map<string, (payload: Buffer) => void>();
 
   private constructor(client: MqttClient, creds: DeviceCredentials) {
     this.client = client;
     this.creds = creds;
     this.id = creds.deviceId;
+    client.on('message', (topic, payload) => this.keep(topic, payload));
   }
 
   static async connect(creds: DeviceCredentials, extra: IClientOptions = {}): Promise<FakeDevice> {
@@ -51,8 +54,9 @@ export class FakeDevice {
       reconnectPeriod: 0,
       ...extra,
     });
+    const device = new FakeDevice(client, creds);
     await client.subscribeAsync(`fb/v1/d/${creds.deviceId}/in/#`, { qos: 1 });
-    return new FakeDevice(client, creds);
+    return device;
   }
 
   topic(dir: 'in' | 'out', leaf: string): string {
@@ -182,22 +186,37 @@ export class FakeDevice {
     await this.client.publishAsync(this.topic('out', leaf), Buffer.from(payload), { qos });
   }
 
-  /** The next message on one of this device's in/ leaves. */
+  /**
+   * The next manifest or ACK_RESP: messages that arrived before anyone waited (a retained
+   * manifest arrives during SUBSCRIBE) are kept in order and returned first.
+   */
   next(leaf: string, ms = 5000): Promise<Buffer> {
     const topic = this.topic('in', leaf);
+    const queued = this.inbox.get(topic)?.shift();
+    if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.client.off('message', onMessage);
+        this.waiters.delete(topic);
         reject(new Error(`${this.id}: nothing on ${leaf} within ${ms} ms`));
       }, ms);
-      const onMessage = (t: string, payload: Buffer) => {
-        if (t !== topic || payload.length === 0) return;
+      this.waiters.set(topic, (payload) => {
         clearTimeout(timer);
-        this.client.off('message', onMessage);
         resolve(payload);
-      };
-      this.client.on('message', onMessage);
+      });
     });
+  }
+
+  private keep(topic: string, payload: Buffer): void {
+    if (topic.endsWith('/in/chunk') || payload.length === 0) return;
+    const waiter = this.waiters.get(topic);
+    if (waiter) {
+      this.waiters.delete(topic);
+      waiter(payload);
+      return;
+    }
+    const queue = this.inbox.get(topic) ?? [];
+    queue.push(payload);
+    this.inbox.set(topic, queue);
   }
 
   async close(): Promise<void> {
