@@ -424,3 +424,44 @@ describe('every decoder refuses malformed input with its own code', () => {
     });
   }
 });
+
+describe('decoder limits sit exactly where docs/protocol.md §9 puts them', () => {
+  const presence = (extra: unknown) => withFields('presence', { zz: extra });
+  const nested = (depth: number): unknown => (depth === 0 ? 0 : [nested(depth - 1)]);
+  const itemsBefore = 1 + 2 * Object.keys(wireMap('presence')).length + 2;
+
+  it('accepts containers nested 8 deep (the message map is depth 1) and refuses 9', () => {
+    expect(() => CODECS.presence.decode(presence(nested(7)))).not.toThrow();
+    expect(codeOf(CODECS.presence.decode, presence(nested(8)))).toBe('FB_ERR_CBOR_TOO_DEEP');
+  });
+
+  it('accepts 4,352 data items in a message and refuses 4,353', () => {
+    const fill = (n: number) => new Array<number>(n).fill(0);
+    expect(() => CODECS.presence.decode(presence(fill(4352 - itemsBefore)))).not.toThrow();
+    expect(codeOf(CODECS.presence.decode, presence(fill(4353 - itemsBefore)))).toBe(
+      'FB_ERR_CBOR_TOO_MANY_ITEMS',
+    );
+  });
+
+  it('accepts a control message of exactly 16,384 bytes and refuses one byte more', () => {
+    const sized = (total: number) => {
+      const base = withFields('presence', { zz: new Uint8Array(0) }).length;
+      // A byte string of n >= 256 bytes has a 3-byte head instead of the 1-byte head of 0.
+      return withFields('presence', { zz: new Uint8Array(total - base - 2) });
+    };
+    expect(sized(LIMITS.maxControlBytes).length).toBe(16_384);
+    expect(() => CODECS.presence.decode(sized(LIMITS.maxControlBytes))).not.toThrow();
+    expect(codeOf(CODECS.presence.decode, sized(LIMITS.maxControlBytes + 1))).toBe(
+      'FB_ERR_CBOR_TOO_LARGE',
+    );
+  });
+
+  it('decodes a FETCH_RESP with a full 1 MiB chunk, and quickly', () => {
+    const data = new Uint8Array(LIMITS.maxChunkBytes).fill(7);
+    const input = withFields('fetch_resp', { data });
+    const started = performance.now();
+    const decoded = CODECS.fetch_resp.decode(input) as { data: Uint8Array };
+    expect(decoded.data.length).toBe(LIMITS.maxChunkBytes);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
