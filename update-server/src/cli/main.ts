@@ -9,6 +9,7 @@ import { DEFAULT_URL } from './common.js';
 import { registerDeviceCommands } from './device-commands.js';
 import { registerKeysCommands } from './keys-command.js';
 import { registerReleaseCommands } from './release-commands.js';
+import { registerRolloutCommands } from './rollout.js';
 import { registerServerCommand } from './server-command.js';
 import { registerTokenCommands } from './token-commands.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDeviceCommands(program);
   registerReleaseCommands(program);
   registerTokenCommands(program);
+  registerRolloutCommands(program);
   return program;
 }
 
