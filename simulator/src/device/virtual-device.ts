@@ -99,6 +99,8 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
   private crashedInInstall = false;
   /** ACKs the agent sent, by request id (a step repeated after a crash reuses its rid). */
   readonly acks = new Map<string, DeviceAckRecord>();
+  /** Image size of the release last assigned to this device, in bytes. */
+  imageBytes: number | undefined;
   boots = 0;
   crashes = 0;
   bytesIn = 0;
@@ -232,6 +234,7 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
     try {
       const body = decodeManifest(payload).rel.body;
       this.jobChunks = chunkCount(body.size, body.cbytes);
+      this.imageBytes = body.size;
       this.chunksSinceManifest = 0;
     } catch {
       // The agent refuses it and reports why; nothing for the fault plan to time.

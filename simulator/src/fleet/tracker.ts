@@ -22,6 +22,7 @@ export class FleetTracker {
   private readonly faults = new Map<string, number>();
   readonly timeline: TimelineSample[] = [];
   bytes = 0;
+  /** Last state change or chunk received, Unix milliseconds. */
   lastChangeMs: number;
 
   constructor(startedAtMs = Date.now()) {
@@ -40,7 +41,10 @@ export class FleetTracker {
       if (to === 'failed' || to === 'rolled_back' || code !== 'OK')
         this.lastCode.set(device.id, code);
     });
-    device.on('chunk', ({ bytes }) => (this.bytes += bytes));
+    device.on('chunk', ({ bytes }) => {
+      this.bytes += bytes;
+      this.lastChangeMs = Date.now();
+    });
     device.on('fault', ({ name }) => this.faults.set(name, (this.faults.get(name) ?? 0) + 1));
   }
 
