@@ -404,6 +404,12 @@ describe('every decoder round-trips and keeps unknown fields', () => {
     expect(() => CODECS.ack_req.decode(withFields('ack_req', { ver: '' }))).not.toThrow();
   });
 
+  it('a float holding an integral value is read as that integer (docs/protocol.md §3.2)', () => {
+    const marked = toHex(withFields('presence', { at: 0x12345678 }));
+    const input = fromHex(marked.replace('1a12345678', 'f93c00'));
+    expect((CODECS.presence.decode(input) as { at: unknown }).at).toBe(1);
+  });
+
   it('a version 1 message with a minor-version field is accepted', () => {
     expect(() => CODECS.presence.decode(withFields('presence', { minor: 7 }))).not.toThrow();
   });
