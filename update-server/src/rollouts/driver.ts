@@ -5,9 +5,7 @@
  */
 import { fbError, isFetchbackError } from '@fetchback/shared';
 
-import type { AckStep } from '@fetchback/shared';
-
-import { FAILED, IN_FLIGHT, isRetryable, MOVED, advances, stateForAck } from './outcomes.js';
+import { FAILED, isRetryable, MOVED } from './outcomes.js';
 import type { DeviceState } from './outcomes.js';
 import type { AssignmentPort, Clock, Logger } from './ports.js';
 import type { RolloutDeviceRecord, RolloutRecord, RolloutStore } from './store.js';
@@ -18,13 +16,7 @@ import {
   successThresholdReached,
   waveSizes,
 } from './strategy.js';
-import {
-  loadDevice,
-  loadRelease,
-  matchesTarget,
-  previousReleaseId,
-  resolveTarget,
-} from './target.js';
+import { loadDevice, loadRelease, previousReleaseId, resolveTarget } from './target.js';
 import { transition } from './transitions.js';
 import type { RolloutEvent } from './transitions.js';
 
@@ -41,8 +33,6 @@ export interface DriverDeps {
 /** Errors of one device that make it leave the rollout rather than be tried again. */
 const DEVICE_GONE = new Set(['FB_ERR_DEVICE_UNKNOWN', 'FB_ERR_DEVICE_DECOMMISSIONED']);
 
-const TERMINAL_ACKS: readonly DeviceState[] = ['committed', 'rolled_back', 'rejected', 'failed'];
-
 export class RolloutDriver {
   private readonly store: RolloutStore;
 
@@ -50,11 +40,11 @@ export class RolloutDriver {
     this.store = deps.store;
   }
 
-  private get now(): number {
+  get now(): number {
     return this.deps.clock.now();
   }
 
-  private tx<T>(fn: () => T): T {
+  tx<T>(fn: () => T): T {
     return this.store.db.transaction(fn)();
   }
 
@@ -197,7 +187,7 @@ export class RolloutDriver {
   }
 
   /** Stores a device's failure or success, turning a retryable failure into a retry wait. */
-  private recordOutcome(
+  recordOutcome(
     record: RolloutRecord,
     d: RolloutDeviceRecord,
     outcome: DeviceState,
@@ -404,97 +394,5 @@ export class RolloutDriver {
         'rollback assignment failed',
       );
     }
-  }
-
-  /** Counts an ACK against the rollout (or its rollback) whose assignment it acknowledges. */
-  onAck(e: { deviceId: string; seq: number; step: AckStep; code: string }): void {
-    const hit = this.store.deviceBySeq(e.deviceId, e.seq);
-    if (hit === undefined) return;
-    const { record: d, kind } = hit;
-    const rollout = this.store.getRollout(d.rolloutId);
-    if (rollout === undefined) return;
-    const to = stateForAck(e.step);
-    const now = this.now;
-    if (kind === 'rollback') {
-      if (advances(d.rollbackState ?? '', to)) {
-        this.store.updateDevice(d.rolloutId, d.deviceId, {
-          rollbackState: to as never,
-          lastCode: e.code,
-          updatedAt: now,
-        });
-        this.deps.changed(d.rolloutId, rollout.state);
-      }
-      return;
-    }
-    // A late final ACK of the latest assignment beats the engine's own timeout verdict: the
-    // counts must equal what the devices really did.
-    const late =
-      (d.state === 'timed_out' || d.state === 'retry_wait') && TERMINAL_ACKS.includes(to);
-    if (!advances(d.state, to) && !late) return;
-    this.tx(() => {
-      if (IN_FLIGHT.includes(to)) {
-        this.store.updateDevice(d.rolloutId, d.deviceId, {
-          state: to,
-          lastCode: e.code,
-          updatedAt: now,
-        });
-      } else {
-        this.recordOutcome(rollout, d, to, e.code, now);
-      }
-    });
-    this.deps.changed(d.rolloutId, rollout.state);
-    this.step(d.rolloutId);
-  }
-
-  /** Keeps the last reported lifecycle state and result code for the devices view. */
-  onStatus(e: { deviceId: string; state: string; code: string | null }): void {
-    const d = this.store.activeRolloutOf(e.deviceId);
-    if (d === undefined) return;
-    this.store.updateDevice(d.rolloutId, d.deviceId, {
-      lastStatus: e.state,
-      ...(e.code !== null && e.code !== 'OK' && { lastCode: e.code }),
-      updatedAt: this.now,
-    });
-  }
-
-  /** A new device that matches a running or paused rollout's target joins its last wave. */
-  onRegistered(deviceId: string): void {
-    if (this.store.activeRolloutOf(deviceId) !== undefined) return;
-    const device = loadDevice(this.store.db, deviceId);
-    if (device === undefined) return;
-    for (const id of this.store.liveRolloutIds()) {
-      const record = this.store.getRollout(id);
-      if (record === undefined || (record.state !== 'running' && record.state !== 'paused'))
-        continue;
-      const release = loadRelease(this.store.db, record.releaseId);
-      if (!matchesTarget(device, record.target, release)) continue;
-      const lastWave = this.store.waves(id).length - 1;
-      this.tx(() => {
-        this.store.insertDevice({
-          rolloutId: id,
-          deviceId,
-          wave: lastWave,
-          previousReleaseId: previousReleaseId(this.store.db, device, release),
-          at: this.now,
-        });
-        this.store.growWave(id, lastWave);
-      });
-      this.deps.log.info({ rolloutId: id, deviceId, wave: lastWave }, 'device joined rollout');
-      this.deps.changed(id, record.state);
-      this.step(id);
-      return;
-    }
-  }
-
-  /** A decommissioned device leaves its active rollout. */
-  onDecommissioned(deviceId: string): void {
-    const d = this.store.activeRolloutOf(deviceId);
-    if (d === undefined || ['committed', ...FAILED, 'cancelled'].includes(d.state)) return;
-    this.store.updateDevice(d.rolloutId, deviceId, {
-      state: 'cancelled',
-      lastCode: 'FB_ERR_DEVICE_DECOMMISSIONED',
-      updatedAt: this.now,
-    });
-    this.deps.changed(d.rolloutId, this.store.getRollout(d.rolloutId)?.state ?? 'unknown');
   }
 }

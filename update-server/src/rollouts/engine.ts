@@ -14,6 +14,7 @@ import { Gauge } from 'prom-client';
 import { fbError, isFetchbackError } from '@fetchback/shared';
 
 import type { ServerEventMap } from '../events.js';
+import { DeviceEvents } from './device-events.js';
 import { RolloutDriver } from './driver.js';
 import { parseRolloutInput } from './model.js';
 import type { RolloutInput } from './model.js';
@@ -84,6 +85,7 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 export class RolloutEngine {
   private readonly store: RolloutStore;
   private readonly driver: RolloutDriver;
+  private readonly deviceEvents: DeviceEvents;
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: { [K in keyof ServerEventMap]?: (...a: ServerEventMap[K]) => void } =
@@ -99,6 +101,12 @@ export class RolloutEngine {
       log: this.log,
       changed: (id, state) => this.changed(id, state),
       audit: (action, target, details) => this.audit(ENGINE_ACTOR, action, target, details),
+    });
+    this.deviceEvents = new DeviceEvents({
+      store: this.store,
+      driver: this.driver,
+      log: this.log,
+      changed: (id, state) => this.changed(id, state),
     });
     this.listen();
     if (deps.registry !== undefined) this.registerGauge(deps.registry);
@@ -259,10 +267,10 @@ export class RolloutEngine {
       (this.listeners as Record<string, unknown>)[name] = safe;
       events.on(name, safe as never);
     };
-    on('device.ack', (e) => this.driver.onAck(e));
-    on('device.status', (e) => this.driver.onStatus(e));
-    on('device.registered', (e) => this.driver.onRegistered(e.deviceId));
-    on('device.decommissioned', (e) => this.driver.onDecommissioned(e.deviceId));
+    on('device.ack', (e) => this.deviceEvents.onAck(e));
+    on('device.status', (e) => this.deviceEvents.onStatus(e));
+    on('device.registered', (e) => this.deviceEvents.onRegistered(e.deviceId));
+    on('device.decommissioned', (e) => this.deviceEvents.onDecommissioned(e.deviceId));
   }
 
   private guard(what: string, fn: () => void): void {
