@@ -43,8 +43,8 @@ export interface StartDeps {
   clock?: Clock;
   /** Root logger; by default pino on stdout at `options.logLevel`. */
   log?: Logger;
-  /** Where the start-up banner (URLs, first admin token) goes; default stdout. */
-  announce?: (line: string) => void;
+  /** Where the start-up banner (URLs, first admin token) goes, as one text; default stdout. */
+  announce?: (banner: string) => void;
   /** Route modules registered after the core ones. */
   extraRoutes?: readonly RouteModule[];
 }
@@ -289,8 +289,9 @@ async function start(
 
   const urls = urlsOf(options, httpPort, bus.mqttPort, bus.wsPort);
   const initialAdminToken = firstAdminToken(ctx);
-  const announce = deps.announce ?? ((line: string) => process.stdout.write(`${line}\n`));
-  for (const line of banner(urls, initialAdminToken)) announce(line);
+  const announce = deps.announce ?? ((text: string) => process.stdout.write(`${text}\n`));
+  // One write, so that a reader of the output sees the whole banner at once.
+  announce(banner(urls, initialAdminToken).join('\n'));
   log.info({ ...urls }, 'server started');
 
   let closing: Promise<void> | undefined;

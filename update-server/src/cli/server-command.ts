@@ -6,7 +6,6 @@
 import { type Command, Option } from 'commander';
 
 import { OPTION_SPECS, resolveConfig } from '../config.js';
-import { startServer } from '../server.js';
 import { reportError } from './common.js';
 
 /** Commander's attribute name for a kebab-case flag. */
@@ -35,6 +34,8 @@ export function registerServerCommand(program: Command): void {
         OPTION_SPECS.map((spec) => [spec.key, flags[attributeOf(spec.flag)]]),
       );
       const options = resolveConfig({ configFile: flags.config as string | undefined, overrides });
+      // Loaded on demand: the client commands start faster without the server's modules.
+      const { startServer } = await import('../server.js');
       const running = await startServer(options);
       let stopping = false;
       const stop = (signal: string) => {
