@@ -109,7 +109,11 @@ export class ChunkTable {
     this.count = bytes.length / DIGEST_BYTES;
   }
 
-  /** Digest of chunk `index`. */
+  /**
+   * Digest of chunk `index`.
+   *
+   * @throws FetchbackError `FB_ERR_CHUNK_RANGE` for an index outside the table.
+   */
   digestOf(index: number): Uint8Array {
     if (!Number.isInteger(index) || index < 0 || index >= this.count) {
       throw fbError('FB_ERR_CHUNK_RANGE', `chunk ${index} of ${this.count}`);
@@ -117,7 +121,11 @@ export class ChunkTable {
     return this.bytes.subarray(index * DIGEST_BYTES, (index + 1) * DIGEST_BYTES);
   }
 
-  /** True when `data` is chunk `index`. */
+  /**
+   * True when `data` is chunk `index`.
+   *
+   * @throws FetchbackError `FB_ERR_CHUNK_RANGE` for an index outside the table.
+   */
   verifyChunk(index: number, data: Uint8Array): boolean {
     return bytesEqual(sha256(data), this.digestOf(index));
   }
@@ -140,6 +148,7 @@ export class ChunkTableBuilder {
   private readonly digests: Uint8Array[] = [];
   private total = 0;
 
+  /** @throws FetchbackError `FB_ERR_ARGUMENT` for a chunk size that is not a positive integer. */
   constructor(chunkBytes: number) {
     if (!Number.isInteger(chunkBytes) || chunkBytes <= 0) {
       throw fbError('FB_ERR_ARGUMENT', `"chunkBytes" expected a positive integer`);

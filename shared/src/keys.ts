@@ -79,13 +79,23 @@ export function verifyBytes(publicKey: Uint8Array, message: Uint8Array, sig: Uin
   }
 }
 
-/** The exact bytes signed for a body with a purpose. */
+/**
+ * The exact bytes signed for a body with a purpose (`docs/protocol.md` §6.1):
+ * `"fetchback/v1/" + purpose + 0x00 + deterministic CBOR(body)`.
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a body with no deterministic encoding.
+ */
 export function signingInput(purpose: SignaturePurpose, body: CborValue): Uint8Array {
   const label = textEncoder.encode(`fetchback/v1/${purpose}`);
   return concatBytes([label, Uint8Array.of(0), encodeDeterministic(body)]);
 }
 
-/** Signs a body for a purpose. */
+/**
+ * Signs a body for a purpose.
+ *
+ * @throws FetchbackError `FB_ERR_KEY_INVALID` for a bad key, `FB_ERR_ARGUMENT` for a body with
+ *   no deterministic encoding.
+ */
 export function signBody(purpose: SignaturePurpose, body: object, key: KeyPair): Signature {
   const sig = signBytes(key.secretKey, signingInput(purpose, body as CborValue));
   return { kid: keyId(key.publicKey), sig };
@@ -110,12 +120,21 @@ export function verifyBody(
   return verifyBytes(publicKey, input, sig.sig);
 }
 
-/** SHA-256 of a release statement body's deterministic encoding: what an assignment names. */
+/**
+ * SHA-256 of a release statement body's deterministic encoding: what an assignment names.
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a body with no deterministic encoding.
+ */
 export function releaseDigest(body: ReleaseBody): Uint8Array {
   return sha256(encodeDeterministic(body as unknown as CborValue));
 }
 
-/** Issues a key certificate: the root certifies `publicKey` for `role` until `expiresAt`. */
+/**
+ * Issues a key certificate: the root certifies `publicKey` for `role` until `expiresAt` (Unix
+ * seconds).
+ *
+ * @throws FetchbackError `FB_ERR_KEY_INVALID` for a bad root key.
+ */
 export function issueCertificate(
   root: KeyPair,
   publicKey: Uint8Array,
@@ -134,12 +153,22 @@ export function issueCertificate(
   return { body, sig: signBody('cert', body, root) };
 }
 
-/** Signs a release statement with one or more release keys. */
+/**
+ * Signs a release statement with one or more release keys.
+ *
+ * @throws FetchbackError `FB_ERR_KEY_INVALID`, or `FB_ERR_ARGUMENT` for a body with no
+ *   deterministic encoding.
+ */
 export function signRelease(body: ReleaseBody, keys: readonly KeyPair[]): SignedRelease {
   return { body, sigs: keys.map((k) => signBody('release', body, k)) };
 }
 
-/** Signs an assignment with the server's assignment key. */
+/**
+ * Signs an assignment with the server's assignment key.
+ *
+ * @throws FetchbackError `FB_ERR_KEY_INVALID`, or `FB_ERR_ARGUMENT` for a body with no
+ *   deterministic encoding.
+ */
 export function signAssignment(body: AssignmentBody, key: KeyPair): SignedAssignment {
   return { body, sig: signBody('assignment', body, key) };
 }

@@ -226,6 +226,7 @@ export interface StatusReport extends UnknownFields {
   readonly rid: string;
   /** Lifecycle state. */
   readonly state: string;
+  /** When, Unix milliseconds. */
   readonly at: number;
   readonly ver?: string;
   readonly seq?: number;
@@ -239,6 +240,7 @@ export interface StatusReport extends UnknownFields {
 
 export interface PresenceMessage extends UnknownFields {
   readonly online: boolean;
+  /** When, Unix milliseconds. */
   readonly at: number;
   readonly ver?: string;
   readonly agent?: string;
@@ -350,7 +352,13 @@ export function parseAssignmentBody(value: unknown): AssignmentBody {
 // ---------------------------------------------------------------------------------------------
 // MANIFEST
 
-/** Encodes a manifest (the retained message on `in/manifest`). */
+/**
+ * Encodes a manifest (the retained message on `in/manifest`). Keys are written in
+ * deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodeManifest(message: ManifestMessage): Uint8Array {
   return encode('manifest', message);
 }
@@ -379,7 +387,12 @@ export function decodeManifest(bytes: Uint8Array): ManifestMessage {
 // ---------------------------------------------------------------------------------------------
 // FETCH_REQ / FETCH_RESP
 
-/** Encodes a FETCH_REQ. */
+/**
+ * Encodes a FETCH_REQ. Keys are written in deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodeFetchRequest(message: FetchRequest): Uint8Array {
   return encode('fetch_req', message);
 }
@@ -409,7 +422,10 @@ export function decodeFetchRequest(bytes: Uint8Array): FetchRequest {
   return map as unknown as FetchRequest;
 }
 
-/** The chunk indices a FETCH_REQ asks for, in ascending order without repeats. */
+/**
+ * The chunk indices a FETCH_REQ asks for (the union of `idx` and `bm`), in ascending order
+ * without repeats, at most `limit` of them.
+ */
 export function requestedChunks(request: FetchRequest, limit = Infinity): number[] {
   const wanted = new Set<number>(request.idx ?? []);
   if (request.bm) {
@@ -423,7 +439,11 @@ export function requestedChunks(request: FetchRequest, limit = Infinity): number
   return [...wanted].sort((a, b) => a - b).slice(0, limit);
 }
 
-/** Builds the bitmap form of a set of chunk indices, starting at the lowest. */
+/**
+ * Builds the bitmap form of a set of chunk indices, starting at the lowest (`docs/protocol.md`
+ * §4.2). A FETCH_REQ bitmap holds at most 8,192 bytes, so the set must span fewer than 65,536
+ * chunks; split wider sets over several requests.
+ */
 export function chunkBitmap(indices: Iterable<number>): { base: number; bits: Uint8Array } {
   const sorted = [...indices].sort((a, b) => a - b);
   const base = sorted[0] ?? 0;
@@ -436,7 +456,12 @@ export function chunkBitmap(indices: Iterable<number>): { base: number; bits: Ui
   return { base, bits };
 }
 
-/** Encodes a FETCH_RESP. */
+/**
+ * Encodes a FETCH_RESP. Keys are written in deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodeFetchResponse(message: FetchResponse): Uint8Array {
   return encode('fetch_resp', message);
 }
@@ -463,7 +488,12 @@ export function decodeFetchResponse(bytes: Uint8Array): FetchResponse {
 // ---------------------------------------------------------------------------------------------
 // ACK_REQ / ACK_RESP
 
-/** Encodes an ACK_REQ. */
+/**
+ * Encodes an ACK_REQ. Keys are written in deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodeAckRequest(message: AckRequest): Uint8Array {
   return encode('ack_req', message);
 }
@@ -486,7 +516,12 @@ export function decodeAckRequest(bytes: Uint8Array): AckRequest {
   return map as unknown as AckRequest;
 }
 
-/** Encodes an ACK_RESP. */
+/**
+ * Encodes an ACK_RESP. Keys are written in deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodeAckResponse(message: AckResponse): Uint8Array {
   return encode('ack_resp', message);
 }
@@ -508,7 +543,12 @@ export function decodeAckResponse(bytes: Uint8Array): AckResponse {
 // ---------------------------------------------------------------------------------------------
 // STATUS / PRESENCE
 
-/** Encodes a STATUS report. */
+/**
+ * Encodes a STATUS report. Keys are written in deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodeStatus(message: StatusReport): Uint8Array {
   return encode('status', message);
 }
@@ -533,7 +573,12 @@ export function decodeStatus(bytes: Uint8Array): StatusReport {
   return map as unknown as StatusReport;
 }
 
-/** Encodes a PRESENCE message. */
+/**
+ * Encodes a PRESENCE message. Keys are written in deterministic order (`docs/protocol.md` §3.3).
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a value with no deterministic encoding (a
+ *   float, an integer beyond 64 bits).
+ */
 export function encodePresence(message: PresenceMessage): Uint8Array {
   return encode('presence', message);
 }

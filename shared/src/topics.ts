@@ -61,17 +61,26 @@ export class Topics {
     this.prefix = prefix;
   }
 
-  /** `{prefix}/d/{id}/in/{leaf}` */
+  /** `{prefix}/d/{id}/in/{leaf}`
+   *
+   * @throws FetchbackError `FB_ERR_DEVICE_ID_INVALID`
+   */
   in(deviceId: string, leaf: InLeaf): string {
     return `${this.prefix}/d/${assertDeviceId(deviceId)}/in/${leaf}`;
   }
 
-  /** `{prefix}/d/{id}/out/{leaf}` */
+  /** `{prefix}/d/{id}/out/{leaf}`
+   *
+   * @throws FetchbackError `FB_ERR_DEVICE_ID_INVALID`
+   */
   out(deviceId: string, leaf: OutLeaf): string {
     return `${this.prefix}/d/${assertDeviceId(deviceId)}/out/${leaf}`;
   }
 
-  /** The filter a device subscribes to for everything addressed to it. */
+  /** The filter a device subscribes to for everything addressed to it.
+   *
+   * @throws FetchbackError `FB_ERR_DEVICE_ID_INVALID`
+   */
   deviceInFilter(deviceId: string): string {
     return `${this.prefix}/d/${assertDeviceId(deviceId)}/in/#`;
   }
