@@ -167,7 +167,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     'how long the broker waits for a slow client socket to drain',
     { unit: 'ms', min: 100, max: 600_000 },
   ),
-  spec('maxInFlightPerDevice', 'int', 16, 'most chunk fetches served at once for one device', {
+  spec('maxInFlightPerDevice', 'int', 64, 'most chunk fetches served at once for one device', {
     unit: 'chunks',
     min: 1,
     max: LIMITS.maxWindow,
