@@ -85,7 +85,7 @@ export class Topics {
     return `${this.prefix}/d/${assertDeviceId(deviceId)}/in/#`;
   }
 
-  /** The filter the server subscribes to for one leaf of every device: `{prefix}/d/+/out/{leaf}`. */
+  /** The filter the server subscribes to for one leaf of all devices: `{prefix}/d/+/out/{leaf}` */
   allOut(leaf: OutLeaf): string {
     return `${this.prefix}/d/+/out/${leaf}`;
   }

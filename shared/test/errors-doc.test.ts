@@ -100,7 +100,7 @@ describe('docs/errors.md is in sync with ERROR_CATALOGUE', () => {
 });
 
 describe('the catalogue', () => {
-  it('gives every code a fault class of remote, transport or caller and an HTTP error status', () => {
+  it('gives every code a fault class (remote, transport, caller) and an HTTP error status', () => {
     for (const code of ERROR_CODES) {
       const { fault, http, message } = ERROR_CATALOGUE[code];
       expect(['remote', 'transport', 'caller'], code).toContain(fault);

@@ -68,7 +68,7 @@ describe('ed25519 known answers (RFC 8032 §7.1)', () => {
     );
   });
 
-  it('signBytes and publicKeyOf refuse a secret key that is not 32 bytes with FB_ERR_KEY_INVALID', () => {
+  it('signBytes and publicKeyOf refuse a key of the wrong length (FB_ERR_KEY_INVALID)', () => {
     expect(() => signBytes(new Uint8Array(31), new Uint8Array(0))).toThrow(
       expect.objectContaining({ code: 'FB_ERR_KEY_INVALID' }),
     );
@@ -90,7 +90,7 @@ describe('SHA-256 known answers (FIPS 180-4 examples)', () => {
         expect(toHex(sha256(messageOf(v), impl))).toBe(v.digest);
       });
 
-      it(`${v.name}: createSha256('${impl}') fed in uneven pieces gives the published digest`, () => {
+      it(`${v.name}: createSha256('${impl}') in uneven pieces gives the published digest`, () => {
         const message = messageOf(v);
         const hasher = createSha256(impl);
         let offset = 0;
@@ -180,7 +180,7 @@ describe('chunk table (docs/protocol.md §5)', () => {
     }
   });
 
-  it('a chunk table that is not a whole number of digests is refused with FB_ERR_MSG_FIELD_LENGTH', () => {
+  it('refuses a chunk table that is not whole digests with FB_ERR_MSG_FIELD_LENGTH', () => {
     let caught: unknown;
     try {
       new ChunkTable(new Uint8Array(33));

@@ -70,7 +70,7 @@ describe('decoders given arbitrary bytes', () => {
   }
 
   for (const sample of samples) {
-    it(`${sample.name}: any mutation of the valid message decodes or throws a FetchbackError`, () => {
+    it(`${sample.name}: any mutation of it decodes or throws a FetchbackError`, () => {
       const valid = encodeAs(sample.type, sample.value);
       fc.assert(
         fc.property(mutation, (steps) => decodesOrRefuses(sample.type, mutate(valid, steps))),

@@ -142,7 +142,7 @@ describe('a flipped byte in any signed field is refused', () => {
   });
 
   for (const field of assignmentFields) {
-    it(`assignment field "${field}" changed after signing gives FB_ERR_ASSIGNMENT_SIGNATURE`, () => {
+    it(`assignment field "${field}" changed after signing: FB_ERR_ASSIGNMENT_SIGNATURE`, () => {
       const m = clone(good);
       m.asg.body[field] = flip(m.asg.body[field], field);
       expect(verifyCode(m as ManifestMessage)).toBe('FB_ERR_ASSIGNMENT_SIGNATURE');
@@ -159,7 +159,7 @@ describe('a flipped byte in any signed field is refused', () => {
 
   for (const which of [0, 1]) {
     for (const field of certFields) {
-      it(`certificate ${which} field "${field}" changed after signing gives FB_ERR_CERT_UNTRUSTED`, () => {
+      it(`cert ${which} field "${field}" changed after signing: FB_ERR_CERT_UNTRUSTED`, () => {
         const m = clone(good);
         m.certs[which].body[field] = flip(m.certs[which].body[field], field);
         expect(verifyCode(m as ManifestMessage)).toBe('FB_ERR_CERT_UNTRUSTED');
