@@ -6,7 +6,7 @@
  * `docs/device.md` ("Configuration") is the reference.
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 
 import { DEFAULT_TOPIC_PREFIX, LIMITS, fbError, fromHex, isValidDeviceId } from '@fetchback/shared';
 
@@ -116,7 +116,9 @@ export function parseConfig(input: unknown, baseDir: string): AgentConfig {
     hardwareClass: hardwareClass(o),
     topicPrefix: text(o, 'topicPrefix', 'topicPrefix', DEFAULT_TOPIC_PREFIX),
     dataDir,
-    slots: { dir: path(text(object(o, 'slots', 'slots'), 'dir', 'slots.dir', 'slots')) },
+    slots: {
+      dir: path(text(object(o, 'slots', 'slots'), 'dir', 'slots.dir', join(dataDir, 'slots'))),
+    },
     installer: installer(object(o, 'installer', 'installer')),
     healthCheck: health,
     hooks: hooks(object(o, 'hooks', 'hooks')),

@@ -47,16 +47,16 @@ export class FileStateStore implements StateStore {
     }
   }
 
-  writeJson(name: string, value: unknown): Promise<void> {
+  async writeJson(name: string, value: unknown): Promise<void> {
     const data = Buffer.from(JSON.stringify(value), 'utf8');
     return writeFileAtomic(join(this.dir, `${checkName(name)}.json`), data);
   }
 
-  readBytes(name: string): Promise<Uint8Array | undefined> {
+  async readBytes(name: string): Promise<Uint8Array | undefined> {
     return this.read(`${checkName(name)}.bin`);
   }
 
-  writeBytes(name: string, data: Uint8Array): Promise<void> {
+  async writeBytes(name: string, data: Uint8Array): Promise<void> {
     return writeFileAtomic(join(this.dir, `${checkName(name)}.bin`), data);
   }
 

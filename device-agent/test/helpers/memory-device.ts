@@ -5,12 +5,13 @@
  */
 import type { AckRequest, StatusReport } from '@fetchback/shared';
 
+import type {
+  MemoryBroker} from '../../src/index.js';
 import {
   AbDirInstaller,
   Agent,
   type AgentLimits,
   type HealthCheck,
-  MemoryBroker,
   MemorySlots,
   MemoryStateStore,
   type TransitionRecord,

@@ -8,12 +8,14 @@ import {
   type AckRequest,
   ChunkTableBuilder,
   type KeyPair,
+  type PresenceMessage,
   type ReleaseBody,
   type StatusReport,
   Topics,
   chunkLength,
   decodeAckRequest,
   decodeFetchRequest,
+  decodePresence,
   decodeStatus,
   encodeAckResponse,
   encodeFetchResponse,
@@ -55,6 +57,8 @@ export interface Faults {
   busy: number;
   /** Drop the next N ACK_RESPs. */
   dropAckResponses: number;
+  /** Image chunks still to serve; past it every image chunk is dropped (a server gone quiet). */
+  imageBudget: number;
 }
 
 export class Responder {
@@ -62,11 +66,19 @@ export class Responder {
   readonly releaseKey: KeyPair = generateKeyPair();
   readonly assignmentKey: KeyPair = generateKeyPair();
   readonly topics: Topics;
-  readonly faults: Faults = { corrupt: new Map(), dropImage: false, busy: 0, dropAckResponses: 0 };
+  readonly faults: Faults = {
+    corrupt: new Map(),
+    dropImage: false,
+    busy: 0,
+    dropAckResponses: 0,
+    imageBudget: Infinity,
+  };
   /** Image chunk indices requested, in order, per image digest (hex). */
   readonly requested = new Map<string, number[]>();
   readonly acks: AckRequest[] = [];
   readonly statuses: StatusReport[] = [];
+  /** PRESENCE messages seen, oldest first. */
+  readonly presence: PresenceMessage[] = [];
   private readonly objects = new Map<string, { bytes: Uint8Array; chunkBytes: number }>();
   private readonly answered = new Set<string>();
   private readonly tables = new Set<string>();
@@ -78,6 +90,9 @@ export class Responder {
     bus.subscribe(this.topics.allOut('fetch'), (t, p) => this.onFetch(t, p));
     bus.subscribe(this.topics.allOut('ack'), (t, p) => this.onAck(t, p));
     bus.subscribe(this.topics.allOut('status'), (t, p) => this.onStatus(t, p));
+    bus.subscribe(this.topics.allOut('presence'), (_t, p) => {
+      if (p.length > 0) this.presence.push(decodePresence(p));
+    });
   }
 
   /** Builds and registers a release of `image`. */
@@ -184,6 +199,7 @@ export class Responder {
     }
     if (isImage && this.faults.dropImage) return;
     for (const idx of indices) {
+      if (isImage && this.faults.imageBudget-- <= 0) return;
       const start = idx * object.chunkBytes;
       let data = object.bytes.slice(
         start,
