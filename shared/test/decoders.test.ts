@@ -135,6 +135,8 @@ function genericCases(type: MessageType): Case[] {
     ),
     c('invalid UTF-8 in a text string', () => withRaw(type, '62c328'), 'FB_ERR_CBOR_MALFORMED'),
     c('the simple value undefined', () => withRaw(type, 'f7'), 'FB_ERR_CBOR_UNSUPPORTED'),
+    c('a lone break byte', () => withRaw(type, 'ff'), 'FB_ERR_CBOR_UNSUPPORTED'),
+    c('a truncated double-precision float', () => withRaw(type, 'fb0000'), 'FB_ERR_CBOR_MALFORMED'),
     c(
       'a reserved head (additional information 28)',
       () => withRaw(type, '1c'),

@@ -6,7 +6,9 @@ import {
   ChunkTable,
   ChunkTableBuilder,
   type HashImpl,
+  bytesEqual,
   chunkCount,
+  chunkLength,
   createSha256,
   fromHex,
   isFetchbackError,
@@ -188,5 +190,39 @@ describe('chunk table (docs/protocol.md §5)', () => {
       caught = err;
     }
     expect(isFetchbackError(caught, 'FB_ERR_MSG_FIELD_LENGTH')).toBe(true);
+  });
+});
+
+describe('digest helpers', () => {
+  it('chunkCount and chunkLength split an object at chunk boundaries, the last chunk short', () => {
+    expect(chunkCount(0, 1024)).toBe(0);
+    expect(chunkCount(1, 1024)).toBe(1);
+    expect(chunkCount(1024, 1024)).toBe(1);
+    expect(chunkCount(1025, 1024)).toBe(2);
+    expect([0, 1, 2].map((i) => chunkLength(i, 2049, 1024))).toEqual([1024, 1024, 1]);
+    expect(chunkLength(3, 2049, 1024)).toBe(0);
+  });
+
+  it('toHex and fromHex round-trip; fromHex refuses non-hex input (FB_ERR_ARGUMENT)', () => {
+    const bytes = Uint8Array.of(0, 1, 0xab, 0xff);
+    expect(toHex(bytes)).toBe('0001abff');
+    expect(fromHex('0001ABff')).toEqual(bytes);
+    for (const bad of ['abc', 'zz', '0x00', ' 00']) {
+      expect(() => fromHex(bad), bad).toThrow(expect.objectContaining({ code: 'FB_ERR_ARGUMENT' }));
+    }
+  });
+
+  it('bytesEqual compares length and content', () => {
+    expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(true);
+    expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 3))).toBe(false);
+    expect(bytesEqual(Uint8Array.of(1, 2), Uint8Array.of(1, 2, 0))).toBe(false);
+  });
+
+  it('ChunkTableBuilder refuses a chunk size that is not a positive integer', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new ChunkTableBuilder(bad)).toThrow(
+        expect.objectContaining({ code: 'FB_ERR_ARGUMENT' }),
+      );
+    }
   });
 });
