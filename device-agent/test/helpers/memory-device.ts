@@ -5,8 +5,7 @@
  */
 import type { AckRequest, StatusReport } from '@fetchback/shared';
 
-import type {
-  MemoryBroker} from '../../src/index.js';
+import type { MemoryBroker } from '../../src/index.js';
 import {
   AbDirInstaller,
   Agent,
