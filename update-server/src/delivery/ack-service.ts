@@ -1,5 +1,5 @@
 /**
- * The back phase (`docs/protocol.md` §7): ACK_REQ on `out/ack` and STATUS on `out/status`, each
+ * The back phase (`docs/protocol.md` §8): ACK_REQ on `out/ack` and STATUS on `out/status`, each
  * answered with ACK_RESP on the device's `in/ack` (QoS 1).
  *
  * Both are idempotent on (device, request id): the first message is recorded and answered; a

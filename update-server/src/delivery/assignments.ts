@@ -2,7 +2,7 @@
  * Issuing assignments: the only way a release reaches a device (the rollout engine uses only
  * `AssignmentService.assign`). An assignment is signed with the server's online assignment
  * key, stored with the next per-device sequence number, and published as the device's retained
- * manifest (`docs/protocol.md` §3).
+ * manifest (`docs/protocol.md` §4.1).
  */
 import {
   type AssignmentBody,

@@ -1,5 +1,5 @@
 /**
- * The fetch phase on the server (`docs/protocol.md` §5): answers FETCH_REQ on
+ * The fetch phase on the server (`docs/protocol.md` §7): answers FETCH_REQ on
  * `{prefix}/d/+/out/fetch` with one FETCH_RESP per chunk on the device's `in/chunk`.
  *
  * Chunks go out at QoS 0: the device keeps a window of requests, verifies each chunk against
