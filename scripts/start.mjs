@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm start`: builds (npx tsc -b update-server, which also builds shared) when the update server's dist is missing or older than any
-// source it depends on, then runs `fetchback server` with the given arguments, forwarding
+// `npm start`: builds every workspace (npx tsc -b) when the update server's dist is missing or
+// older than any source, then runs `fetchback server` with the given arguments, forwarding
 // SIGINT/SIGTERM to it and exiting with its exit code.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'update-server', 'dist', 'cli', 'main.js');
-const sourceDirs = ['shared/src', 'update-server/src'].map((d) => join(root, d));
+const sourceDirs = ['shared/src', 'update-server/src', 'device-agent/src', 'simulator/src'].map(
+  (d) => join(root, d),
+);
 
 function newestMtimeMs(dir) {
   let newest = 0;
@@ -32,8 +34,8 @@ function needsBuild() {
 }
 
 if (needsBuild()) {
-  console.error('start: building (npx tsc -b update-server)');
-  const build = spawnSync('npx', ['tsc', '-b', 'update-server'], { cwd: root, stdio: 'inherit' });
+  console.error('start: building (npm run build)');
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0 || !existsSync(entry)) {
     console.error('start: the build failed; see the errors above');
     process.exit(build.status || 1);
