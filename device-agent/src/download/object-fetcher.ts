@@ -1,6 +1,6 @@
 /**
  * Fetches the chunks of one object (an image or its chunk table) with a window of requests in
- * flight (`docs/protocol.md` §5, `docs/device.md` "The fetch window").
+ * flight (`docs/protocol.md` §7, `docs/device.md` "The fetch window").
  *
  * - A chunk counts against the window from its request until its write completes, so a slow
  *   flash throttles the fetch and memory stays at about `window` chunks.

@@ -1,7 +1,7 @@
 /**
  * The durable outbox: every ACK_REQ and STATUS is written to disk before it is sent, and sent
  * again with backoff (full jitter, capped) until an ACK_RESP with its request id arrives. The
- * same `rid` goes out on every retry, so the server records it once (`docs/protocol.md` §5).
+ * same `rid` goes out on every retry, so the server records it once (`docs/protocol.md` §8).
  *
  * The outbox is bounded: past `maxEntries`, the oldest STATUS reports are dropped first. ACKs
  * are never dropped (there are at most six per assignment).
