@@ -13,7 +13,10 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['{shared,update-server,device-agent,simulator}/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      '{shared,update-server,device-agent,simulator}/test/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -62,7 +62,10 @@ export async function rawMqttTransfer(totalBytes, chunkBytes) {
 /** HTTP: a plain Node HTTP server streams `file`; curl downloads it to /dev/null. */
 export async function httpCurlTransfer(file, totalBytes) {
   const server = createHttpServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': totalBytes });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': totalBytes,
+    });
     createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(res);
   });
   server.listen(0, '127.0.0.1');
@@ -77,4 +80,62 @@ export async function httpCurlTransfer(file, totalBytes) {
   await new Promise((resolve) => server.close(resolve));
   if (code !== 0) throw new Error(`curl exited ${code}`);
   return { bytes: totalBytes, seconds, mbPerS: totalBytes / seconds / 1e6 };
+}
+
+/**
+ * Raw MQTT, fleet-shaped (added for the fleet benchmarks): `clients` mqtt.js subscribers on
+ * their own connections to a bare aedes broker, each receiving `bytesPerClient` as
+ * `chunkBytes` QoS 0 publishes made in-process, with `window` chunks in flight per client (the
+ * next is published when one arrives, as Fetchback's fetch window paces its server). No
+ * request, no verification, no ACK: the floor under a fleet update of the same bytes. Time
+ * from the first publish to the last byte received.
+ */
+export async function rawMqttFleetTransfer(clients, bytesPerClient, chunkBytes, window = 8) {
+  const broker = await startBareBroker();
+  const chunk = Buffer.alloc(chunkBytes, 0x5a);
+  const perClient = Math.ceil(bytesPerClient / chunkBytes);
+  const subs = [];
+  for (let i = 0; i < clients; i += 100) {
+    const batch = Array.from({ length: Math.min(100, clients - i) }, async (_, j) => {
+      const id = `raw-${i + j}`;
+      const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, {
+        clientId: id,
+        reconnectPeriod: 0,
+      });
+      await sub.subscribeAsync(`bench/d/${id}`, { qos: 0 });
+      return { id, sub };
+    });
+    subs.push(...(await Promise.all(batch)));
+  }
+  const publish = (id) =>
+    new Promise((resolve) =>
+      broker.aedes.publish(
+        { cmd: 'publish', topic: `bench/d/${id}`, payload: chunk, qos: 0, retain: false },
+        resolve,
+      ),
+    );
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    subs.map(
+      ({ id, sub }) =>
+        new Promise((resolve) => {
+          let sent = 0;
+          let received = 0;
+          sub.on('message', () => {
+            received++;
+            if (received === perClient) return resolve();
+            if (sent < perClient) {
+              sent++;
+              void publish(id);
+            }
+          });
+          for (; sent < Math.min(window, perClient); sent++) void publish(id);
+        }),
+    ),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const bytes = clients * perClient * chunkBytes;
+  await Promise.all(subs.map(({ sub }) => sub.endAsync()));
+  await broker.close();
+  return { clients, bytes, seconds, mbPerS: bytes / seconds / 1e6 };
 }

@@ -1,0 +1,145 @@
+// Single-device throughput and agent memory.
+//
+// One real agent process (device-agent/dist/cli.js) downloads an image from the real server
+// (update-server/dist, in this process) through the embedded aedes broker: chunk table, every
+// chunk verified against it and written to the inactive slot, the whole image digest checked,
+// then ACK "downloaded". Timed from the assignment to that ACK. The agent's peak RSS is its
+// VmHWM from /proc, read at that moment.
+//
+// Baselines in the same run: (a) the same bytes published raw through a bare aedes broker to
+// one mqtt.js subscriber, (b) an HTTP download of the same file with curl from a plain Node
+// HTTP server (what Mender and hawkBit devices do).
+//
+//   node bench/single-device.mjs [sizeMiB ...]        (default: 64 256)
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { FetchbackClient, resolveConfig, startServer } from '@fetchback/update-server';
+import pino from 'pino';
+
+import { httpCurlTransfer, rawMqttTransfer } from './lib/baselines.mjs';
+
+const AGENT_CLI = fileURLToPath(new URL('../device-agent/dist/cli.js', import.meta.url));
+const MiB = 1024 * 1024;
+
+function writeRandomFile(file, bytes) {
+  const fd = openSync(file, 'w');
+  for (let done = 0; done < bytes; done += 4 * MiB)
+    writeSync(fd, randomBytes(Math.min(4 * MiB, bytes - done)));
+  closeSync(fd);
+}
+
+function peakRssMiB(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+/** Downloads one image of `sizeBytes` with the real agent; returns the figures. */
+export async function agentDownload(sizeBytes, { window } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'fb-bench-'));
+  const options = resolveConfig({
+    env: {},
+    overrides: {
+      dataDir: join(dir, 'server'),
+      host: '127.0.0.1',
+      mqttPort: 0,
+      httpPort: 0,
+      logLevel: 'warn',
+    },
+  });
+  const server = await startServer(options, {
+    log: pino({ level: 'warn' }),
+    announce: () => undefined,
+  });
+  const api = new FetchbackClient({
+    url: `http://127.0.0.1:${server.httpPort}`,
+    token: server.initialAdminToken,
+  });
+  let agent;
+  try {
+    const image = join(dir, 'image.bin');
+    writeRandomFile(image, sizeBytes);
+    const release = await api.createReleaseFromFile(
+      { name: 'bench', version: '2.0.0', hardwareClass: 'pi4' },
+      image,
+    );
+    const { agentConfig } = await api.registerDevice({ id: 'bench-1', hardwareClass: 'pi4' });
+    const config = {
+      ...agentConfig,
+      brokerUrl: `mqtt://127.0.0.1:${server.mqttPort}`,
+      dataDir: join(dir, 'agent'),
+      currentVersion: '1.0.0',
+      installer: { type: 'ab-dir', reboot: 'exit' },
+      logLevel: 'warn',
+      limits: { maxImageBytes: 4 * 1024 * MiB, ...(window ? { window } : {}) },
+    };
+    await writeFile(join(dir, 'agent.json'), JSON.stringify(config));
+    agent = spawn(process.execPath, [AGENT_CLI, '--config', join(dir, 'agent.json')], {
+      stdio: 'ignore',
+    });
+
+    const downloaded = new Promise((resolve) => {
+      server.ctx.events.on('device.ack', (e) => {
+        if (e.deviceId === 'bench-1' && e.step === 'downloaded') resolve(e);
+      });
+    });
+    // Let the agent connect first so that connection set-up is not timed.
+    await new Promise((r) => setTimeout(r, 1500));
+    const started = process.hrtime.bigint();
+    await api.assign(release.id, ['bench-1']);
+    await downloaded;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const rss = peakRssMiB(agent.pid);
+    return {
+      bytes: sizeBytes,
+      seconds,
+      mbPerS: sizeBytes / seconds / 1e6,
+      agentPeakRssMiB: rss,
+      image,
+    };
+  } finally {
+    agent?.kill('SIGKILL');
+    await server.close();
+    // The image file is kept for the HTTP baseline by the caller; it removes the directory.
+    setTimeout(() => rmSync(dir, { recursive: true, force: true }), 60_000).unref();
+  }
+}
+
+/** The whole benchmark: Fetchback against both baselines, and RSS at each size. */
+export async function singleDevice(sizesMiB = [64, 256]) {
+  const results = [];
+  for (const mib of sizesMiB) {
+    const bytes = mib * MiB;
+    const fb = await agentDownload(bytes);
+    const raw = await rawMqttTransfer(bytes, 64 * 1024);
+    const http = await httpCurlTransfer(fb.image, bytes);
+    results.push({
+      sizeMiB: mib,
+      fetchbackMBps: round(fb.mbPerS),
+      rawMqttMBps: round(raw.mbPerS),
+      httpCurlMBps: round(http.mbPerS),
+      ratioVsRawMqtt: round(fb.mbPerS / raw.mbPerS, 2),
+      ratioVsHttp: round(fb.mbPerS / http.mbPerS, 2),
+      agentPeakRssMiB: round(fb.agentPeakRssMiB),
+    });
+  }
+  return results;
+}
+
+const round = (x, digits = 0) => Number(x.toFixed(digits));
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
+  const results = await singleDevice(sizes.length ? sizes : undefined);
+  console.table(results);
+  process.exit(0);
+}
