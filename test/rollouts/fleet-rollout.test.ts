@@ -142,7 +142,7 @@ describe('rollouts end to end: 50 real agents against the real server and broker
         rollbackOnAbort: true,
       },
       // Starting fixes the waves; the delay lets the test plan the failures per wave first.
-      startAt: new Date(Date.now() + 1_500).toISOString(),
+      startAt: new Date(Date.now() + 2_000).toISOString(),
     });
     const scheduled = await rollouts.act(created.id, 'start');
     expect(scheduled.state).toBe('scheduled');
@@ -150,6 +150,9 @@ describe('rollouts end to end: 50 real agents against the real server and broker
     const unhealthy = planFailures(await rollouts.devices(created.id));
     expect(unhealthy.size).toBe(FLEET_SIZE * 0.3);
     for (const d of fleet) d.healthy = !unhealthy.has(d.id);
+    // The plan holds only if it was in place before any device got this rollout's manifest.
+    const early = fleet.filter((d) => d.seqOf(created.id, '2.0.0') !== undefined);
+    expect(early.map((d) => d.id)).toEqual([]);
 
     const paused = await rollouts.waitFor(created.id, isSettled, 'pause');
     expect(paused.state).toBe('paused');

@@ -131,6 +131,31 @@ describe('DeviceRepository', () => {
     expectCode(() => devices.decommission('nope'), 'FB_ERR_DEVICE_UNKNOWN');
   });
 
+  it('touch with a device time keeps the newest report when reports arrive out of order', () => {
+    const { db } = freshDb();
+    runMigrations(db, ALL_MIGRATIONS);
+    const devices = new DeviceRepository(db, manualClock());
+    devices.create({ id: 'dev-1', hwClass: 'pi4' });
+    devices.touch('dev-1', { state: 'committed', currentVersion: '1.1.0', stateAt: 2_000 });
+    // A retried "trial" report from before the commit arrives late: only last_seen moves.
+    devices.touch('dev-1', {
+      state: 'trial',
+      currentVersion: '1.0.0',
+      stateAt: 1_500,
+      lastSeen: 9,
+    });
+    expect(devices.get('dev-1')).toMatchObject({
+      state: 'committed',
+      currentVersion: '1.1.0',
+      lastSeen: 9,
+    });
+    devices.touch('dev-1', { state: 'downloading', stateAt: 2_000 });
+    expect(devices.get('dev-1')?.state).toBe('downloading');
+    devices.touch('dev-1', { state: 'idle', stateAt: 3_000 });
+    devices.touch('dev-1', { state: 'checking', stateAt: 2_999 });
+    expect(devices.get('dev-1')?.state).toBe('idle');
+  });
+
   it('touch records only the fields given; list filters by class, tag, state and pages', () => {
     const { db } = freshDb();
     runMigrations(db, ALL_MIGRATIONS);

@@ -15,6 +15,12 @@ export interface DeviceRecord {
 export interface DeviceTouch {
   state?: string;
   currentVersion?: string;
+  /**
+   * Device time (Unix ms) of the report that carries `state` and `currentVersion`. With it, a
+   * report older than the one that set the current state (a retry that arrived late) leaves
+   * state and version as they are.
+   */
+  stateAt?: number;
   online?: boolean;
   lastSeen?: number;
 }

@@ -84,6 +84,7 @@ export class AckService {
     this.deps.devices.touch(device.id, {
       ...(outcome.fresh ? { state: STATE_AFTER[req.step] } : {}),
       ...(outcome.fresh && req.ver !== undefined ? { currentVersion: req.ver } : {}),
+      ...(outcome.fresh ? { stateAt: req.at } : {}),
       lastSeen: receivedAt,
     });
     if (outcome.fresh) {
@@ -113,6 +114,7 @@ export class AckService {
     this.deps.devices.touch(device.id, {
       ...(outcome.fresh ? { state: report.state } : {}),
       ...(outcome.fresh && report.ver !== undefined ? { currentVersion: report.ver } : {}),
+      ...(outcome.fresh ? { stateAt: report.at } : {}),
       lastSeen: receivedAt,
     });
     if (outcome.fresh) {

@@ -4,6 +4,7 @@
  */
 import { assertDeviceId, fbError } from '@fetchback/shared';
 
+import type { DeviceTouch } from '../broker/ports.js';
 import type { Clock } from '../clock.js';
 import { type Db, isUniqueViolation } from './db.js';
 import { Conditions } from './conditions.js';
@@ -35,13 +36,6 @@ export interface DeviceFilter {
   status?: DeviceStatus;
   limit?: number;
   offset?: number;
-}
-
-export interface DeviceTouch {
-  state?: string;
-  currentVersion?: string;
-  online?: boolean;
-  lastSeen?: number;
 }
 
 interface DeviceRow {
@@ -141,9 +135,24 @@ export class DeviceRepository {
   /** Records what the device reported; fields left out keep their value. */
   touch(id: string, fields: DeviceTouch): void {
     const update = new Conditions();
-    if (fields.state !== undefined) update.add('state = ?', fields.state);
-    if (fields.currentVersion !== undefined)
-      update.add('current_version = ?', fields.currentVersion);
+    // Reports can arrive out of order (a dropped one is retried later); with `stateAt`, only a
+    // report at least as new as the one that set the state may change state and version.
+    const stateAt = fields.stateAt;
+    const set = (column: string, value: string | number) => {
+      if (stateAt === undefined) update.add(`${column} = ?`, value);
+      else
+        update.add(
+          `${column} = CASE WHEN state_at IS NULL OR state_at <= ? THEN ? ELSE ${column} END`,
+          stateAt,
+          value,
+        );
+    };
+    if (fields.state !== undefined) set('state', fields.state);
+    if (fields.currentVersion !== undefined) set('current_version', fields.currentVersion);
+    if (stateAt !== undefined && (fields.state ?? fields.currentVersion) !== undefined) {
+      // Every SET expression reads the row as it was before the UPDATE.
+      set('state_at', stateAt);
+    }
     if (fields.online !== undefined) update.add('online = ?', fields.online ? 1 : 0);
     if (fields.lastSeen !== undefined) update.add('last_seen = ?', fields.lastSeen);
     if (update.sql.length === 0) return;
