@@ -159,7 +159,10 @@ export async function measureFleetUpdate({
     connectSeconds: round(connectSeconds),
     wallSeconds: round(wallSeconds),
     // From the assignment, not from the fleet's start.
-    commitSeconds: sinceAssignment(report.timeToCommit, assignedMs - simulation.tracker.startedAtMs),
+    commitSeconds: sinceAssignment(
+      report.timeToCommit,
+      assignedMs - simulation.tracker.startedAtMs,
+    ),
     payloadMBps: round((committed * imageBytes) / wallSeconds / 1e6),
     bytesDelivered: report.bytes.delivered,
     serverMetrics,
