@@ -1,6 +1,7 @@
-// Marks the packages' command-line entry points executable after `tsc -b`, which writes them
-// as plain files. npm links `fetchback`, `fetchback-agent` and `fetchback-sim` into
-// node_modules/.bin at install time, before the first build exists.
+// Marks the compiled command-line entry points executable after `tsc -b`, which writes them as
+// plain files, so that they can also be run directly (a device's systemd unit does). The
+// `fetchback`, `fetchback-agent` and `fetchback-sim` commands in node_modules/.bin point at the
+// packages' bin/ launchers, which exist before the first build.
 import { chmodSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
