@@ -174,13 +174,32 @@ export class AssignmentService {
     });
   }
 
+  /**
+   * Publishes a manifest once the transaction that stored it has committed. `assign` may run
+   * inside a caller's transaction (the rollout engine's); a manifest sent before that commit
+   * could reach the device although a crash then rolls its sequence number back, and the
+   * re-issued assignment would reuse the number and be refused as a replay. better-sqlite3
+   * transactions are synchronous, so on the next turn of the event loop the outcome is known: a
+   * stored record is published, a rolled-back one is not. A crash in between loses nothing,
+   * because every start republishes the stored manifests.
+   */
   private publishManifest(record: AssignmentRecord): void {
-    this.publish(record).catch((err: Error) =>
-      this.deps.log.error(
-        { deviceId: record.deviceId, seq: record.seq, err: err.message },
-        'manifest publish failed; it is republished at the next start',
-      ),
-    );
+    setImmediate(() => {
+      const stored = this.deps.store.bySeq(record.deviceId, record.seq);
+      if (!stored || stored.issuedAt !== record.issuedAt) {
+        this.deps.log.warn(
+          { deviceId: record.deviceId, seq: record.seq },
+          'assignment rolled back before its manifest was published; not sent',
+        );
+        return;
+      }
+      this.publish(record).catch((err: Error) =>
+        this.deps.log.error(
+          { deviceId: record.deviceId, seq: record.seq, err: err.message },
+          'manifest publish failed; it is republished at the next start',
+        ),
+      );
+    });
   }
 
   private publish(record: AssignmentRecord): Promise<void> {

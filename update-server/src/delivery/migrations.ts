@@ -86,11 +86,4 @@ export const deliveryMigrations: Migration[] = [
       );
     `,
   },
-  {
-    version: 54,
-    name: 'delivery: device time of the report that set the device state',
-    up: `
-      ALTER TABLE devices ADD COLUMN state_at INTEGER;
-    `,
-  },
 ];

@@ -83,4 +83,11 @@ export const coreMigrations: readonly Migration[] = [
       CREATE INDEX audit_log_target ON audit_log (target);
     `,
   },
+  {
+    version: 5,
+    name: 'devices: device time of the report that set the state',
+    up: `
+      ALTER TABLE devices ADD COLUMN state_at INTEGER;
+    `,
+  },
 ];

@@ -103,6 +103,28 @@ describe('assignments', () => {
     s.db.close();
   });
 
+  it('publishes only after the caller transaction commits; a rolled-back one sends nothing', async () => {
+    const s = setup(join(tmp.dir, 'tx.db'));
+    const tick = () => new Promise((r) => setImmediate(r));
+    // A caller (the rollout engine) assigns inside its own transaction, which then fails.
+    expect(() =>
+      s.db.transaction(() => {
+        expect(s.service.assign('dev-1', 'r1').seq).toBe(1);
+        throw new Error('engine step failed after the assignment');
+      })(),
+    ).toThrow('engine step failed');
+    await tick();
+    expect(s.bus.published).toEqual([]);
+    expect(s.service.latest('dev-1')).toBeUndefined();
+
+    // The retry takes the same number, and this time the device is sent exactly one manifest.
+    s.db.transaction(() => expect(s.service.assign('dev-1', 'r1').seq).toBe(1))();
+    expect(s.bus.published).toEqual([]);
+    await tick();
+    expect(s.bus.published).toEqual([{ topic: 'fb/v1/d/dev-1/in/manifest', retain: true }]);
+    s.db.close();
+  });
+
   it('refuses unknown devices, decommissioned devices, unknown releases and other hardware', () => {
     const s = setup(join(tmp.dir, 'r.db'));
     expect(() => s.service.assign('nobody', 'r1')).toThrow(
