@@ -30,6 +30,8 @@ export interface AgentConfig {
   readonly deviceId: string;
   readonly username?: string;
   readonly password?: string;
+  /** PEM files for mqtts:// and wss:// (absolute paths); each is optional. */
+  readonly tls?: AgentTlsFiles;
   readonly rootPublicKey: Uint8Array;
   readonly hardwareClass: string;
   readonly topicPrefix: string;
@@ -45,6 +47,14 @@ export interface AgentConfig {
   readonly logLevel: string;
   readonly keepaliveSeconds: number;
   readonly reconnectPeriodMs: number;
+}
+
+export interface AgentTlsFiles {
+  /** CA bundle that signs the broker's certificate, when it is not a public CA. */
+  readonly caFile?: string;
+  /** Client certificate (subject CN = the device id) and its key, for brokers that ask. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -106,12 +116,14 @@ export function parseConfig(input: unknown, baseDir: string): AgentConfig {
   const username = optText(o, 'username', 'username');
   const password = optText(o, 'password', 'password', true);
   const health = healthCheck(object(o, 'healthCheck', 'healthCheck'));
+  const tlsFiles = tls(object(o, 'tls', 'tls'), path);
 
   return Object.freeze({
     brokerUrl: brokerUrl(o),
     deviceId: deviceId(o),
     ...(username !== undefined ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
+    ...(tlsFiles !== undefined ? { tls: tlsFiles } : {}),
     rootPublicKey: rootPublicKey(o),
     hardwareClass: hardwareClass(o),
     topicPrefix: text(o, 'topicPrefix', 'topicPrefix', DEFAULT_TOPIC_PREFIX),
@@ -146,6 +158,18 @@ export async function loadConfig(file: string): Promise<AgentConfig> {
     throw fbError('FB_ERR_CONFIG_INVALID', `${file} is not JSON: ${(err as Error).message}`);
   }
   return parseConfig(parsed, dirname(resolve(file)));
+}
+
+function tls(o: Json, path: (p: string) => string): AgentTlsFiles | undefined {
+  const files: Record<string, string> = {};
+  for (const key of ['caFile', 'certFile', 'keyFile']) {
+    const value = optText(o, key, `tls.${key}`);
+    if (value !== undefined) files[key] = path(value);
+  }
+  if ((files.certFile === undefined) !== (files.keyFile === undefined)) {
+    return invalid('tls', 'certFile and keyFile together', Object.keys(files).join(', '));
+  }
+  return Object.keys(files).length > 0 ? files : undefined;
 }
 
 function brokerUrl(o: Json): string {

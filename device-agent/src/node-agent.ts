@@ -9,12 +9,15 @@
  *     <dataDir>/state/held-<seq>.bin bitmap of the chunks held
  *     <slots.dir>/a.img, b.img, current -> a.img
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { fbError } from '@fetchback/shared';
 
 import type { Logger } from 'pino';
 
 import { Agent } from './agent.js';
-import type { AgentConfig } from './config.js';
+import type { AgentConfig, AgentTlsFiles } from './config.js';
 import { CommandInstaller } from './install/command-installer.js';
 import { CommandHealthCheck, type HealthCheck, alwaysHealthy } from './install/health-check.js';
 import { AbDirInstaller, type Installer, hookEnvironment } from './install/installer.js';
@@ -42,6 +45,7 @@ export function createNodeAgent(config: AgentConfig, logger: Logger): Agent {
       clientId: config.deviceId,
       ...(config.username !== undefined ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: config.password } : {}),
+      ...(config.tls !== undefined ? { tls: readTlsFiles(config.tls) } : {}),
       keepaliveSeconds: config.keepaliveSeconds,
       reconnectPeriodMs: config.reconnectPeriodMs,
       logger,
@@ -96,5 +100,32 @@ function stateHookOf(config: AgentConfig, slots: DirSlots, logger: Logger) {
         'state hook failed',
       );
     }
+  };
+}
+
+/**
+ * Reads the PEM files named in the config.
+ *
+ * @throws FetchbackError `FB_ERR_CONFIG_INVALID` naming the file that cannot be read.
+ */
+function readTlsFiles(files: AgentTlsFiles): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const read = (field: string, file: string | undefined) => {
+    if (file === undefined) return {};
+    try {
+      return { [field]: readFileSync(file) };
+    } catch (err) {
+      throw fbError(
+        'FB_ERR_CONFIG_INVALID',
+        `cannot read tls file ${file}: ${(err as Error).message}`,
+        {
+          field: `tls.${field}`,
+        },
+      );
+    }
+  };
+  return {
+    ...read('ca', files.caFile),
+    ...read('cert', files.certFile),
+    ...read('key', files.keyFile),
   };
 }

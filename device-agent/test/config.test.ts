@@ -37,6 +37,27 @@ describe('parseConfig', () => {
     expect(config.limits.healthCheckTimeoutMs).toBe(config.healthCheck.timeoutMs);
   });
 
+  it('reads TLS files relative to the config file; a certificate needs its key', () => {
+    const config = parseConfig(
+      {
+        ...DEVICE_ADD_OUTPUT,
+        tls: { caFile: 'ca.crt', certFile: '/k/dev.crt', keyFile: 'dev.key' },
+      },
+      '/etc/fetchback',
+    );
+    expect(config.tls).toEqual({
+      caFile: '/etc/fetchback/ca.crt',
+      certFile: '/k/dev.crt',
+      keyFile: '/etc/fetchback/dev.key',
+    });
+    expect(parseConfig(DEVICE_ADD_OUTPUT, '/etc/fetchback').tls).toBeUndefined();
+    expect(errorOf({ ...DEVICE_ADD_OUTPUT, tls: { certFile: 'dev.crt' } })).toMatch(
+      /"tls" expected certFile and keyFile together/,
+    );
+    expect(errorOf({ ...DEVICE_ADD_OUTPUT, tls: { caFile: 7 } })).toMatch(/"tls.caFile"/);
+    expect(errorOf({ ...DEVICE_ADD_OUTPUT, tls: 'yes' })).toMatch(/"tls" expected an object/);
+  });
+
   it('takes relative paths relative to the config file', () => {
     const config = parseConfig({ ...DEVICE_ADD_OUTPUT, dataDir: './data' }, '/home/pi');
     expect(config.dataDir).toBe('/home/pi/data');

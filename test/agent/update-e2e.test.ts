@@ -1,6 +1,6 @@
 /**
- * The real agent process against the real server and its embedded broker: an update from
- * 1.0.0 to 1.1.0 commits, and a release whose health check fails rolls back. The server shows
+ * The real agent process against the real server and its embedded broker, over MQTT and over
+ * MQTT with TLS: an update from 1.0.0 to 1.1.0 commits, and a release whose health check fails rolls back. The server shows
  * both outcomes and holds exactly one ACK record per step.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +14,7 @@ import { sha256, toHex } from '@fetchback/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type TestServer, startTestServer } from '../server/support/server-harness.js';
+import { makeTestCertificates } from '../support/certificates.js';
 
 const AGENT_CLI = fileURLToPath(new URL('../../device-agent/dist/cli.js', import.meta.url));
 
@@ -62,93 +63,117 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-describe('the real agent process updates through the real server', () => {
-  let t: TestServer;
-  let agent: SupervisedAgent;
-  let dir: string;
+/**
+ * Over plain MQTT, and over MQTT with TLS where the broker requires a client certificate whose
+ * CN is the device id (the agent's `tls` config: private CA, certificate and key).
+ */
+describe.each([{ link: 'MQTT' }, { link: 'MQTT over TLS with a client certificate' }])(
+  'the real agent process updates through the real server ($link)',
+  ({ link }) => {
+    const tls = link !== 'MQTT';
+    let t: TestServer;
+    let agent: SupervisedAgent;
+    let dir: string;
 
-  beforeAll(async () => {
-    t = await startTestServer({ logLevel: 'warn' });
-    dir = mkdtempSync(join(tmpdir(), 'fb-agent-e2e-'));
-    const { agentConfig } = await t.api.registerDevice({ id: 'pi-e2e-1', hardwareClass: 'pi4' });
-    const config = {
-      ...agentConfig,
-      brokerUrl: `mqtt://127.0.0.1:${t.server.mqttPort}`,
-      dataDir: join(dir, 'data'),
-      currentVersion: '1.0.0',
-      installer: { type: 'ab-dir', reboot: 'exit' },
-      // A release is healthy unless its image carries the marker BROKEN.
-      healthCheck: { command: '! grep -q BROKEN "$FETCHBACK_IMAGE"', timeoutMs: 10_000 },
-      logLevel: 'warn',
-    };
-    writeFileSync(join(dir, 'agent.json'), JSON.stringify(config));
-    agent = new SupervisedAgent(join(dir, 'agent.json'));
-    agent.start();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function upload(version: string, image: Buffer): Promise<string> {
-    const file = join(dir, `fw-${version}.img`);
-    writeFileSync(file, image);
-    const release = await t.api.createReleaseFromFile(
-      { name: 'fw', version, hardwareClass: 'pi4' },
-      file,
-    );
-    return release.id;
-  }
-
-  async function stepsFor(seq: number): Promise<string[]> {
-    const detail = await t.api.getDevice('pi-e2e-1');
-    return detail.history.acks
-      .filter((a: { seq: number }) => a.seq === seq)
-      .map((a: { step: string }) => a.step)
-      .sort();
-  }
-
-  it('commits 1.1.0 and the server records downloaded, installed, committed once each', async () => {
-    const image = randomBytes(3 * 1024 * 1024 + 12_345);
-    const releaseId = await upload('1.1.0', image);
-    const { assignments } = await t.api.assign(releaseId, ['pi-e2e-1']);
-    const seq = assignments[0]!.seq;
-
-    const device = await waitFor('1.1.0 committed', async () => {
-      const d = await t.api.getDevice('pi-e2e-1');
-      return d.device.state === 'committed' && d.device.currentVersion === '1.1.0' ? d : undefined;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'fb-agent-e2e-'));
+      const certs = tls ? makeTestCertificates(dir, ['pi-e2e-1']) : undefined;
+      t = await startTestServer({
+        logLevel: 'warn',
+        ...(certs
+          ? {
+              tlsCertFile: certs.server.certFile,
+              tlsKeyFile: certs.server.keyFile,
+              tlsCaFile: certs.caFile,
+              tlsRequireClientCert: true,
+            }
+          : {}),
+      });
+      const { agentConfig } = await t.api.registerDevice({ id: 'pi-e2e-1', hardwareClass: 'pi4' });
+      const config = {
+        ...agentConfig,
+        brokerUrl: `${certs ? 'mqtts' : 'mqtt'}://127.0.0.1:${t.server.mqttPort}`,
+        ...(certs ? { tls: { caFile: certs.caFile, ...certs.devices['pi-e2e-1'] } } : {}),
+        dataDir: join(dir, 'data'),
+        currentVersion: '1.0.0',
+        installer: { type: 'ab-dir', reboot: 'exit' },
+        // A release is healthy unless its image carries the marker BROKEN.
+        healthCheck: { command: '! grep -q BROKEN "$FETCHBACK_IMAGE"', timeoutMs: 10_000 },
+        logLevel: 'warn',
+      };
+      writeFileSync(join(dir, 'agent.json'), JSON.stringify(config));
+      agent = new SupervisedAgent(join(dir, 'agent.json'));
+      agent.start();
     });
-    expect(device.device.currentVersion).toBe('1.1.0');
-    expect(await stepsFor(seq)).toEqual(['committed', 'downloaded', 'installed']);
 
-    // The active slot holds exactly the released bytes.
-    const active = readFileSync(join(dir, 'data', 'slots', 'current'));
-    expect(toHex(sha256(active))).toBe(toHex(sha256(image)));
-    expect(agent.starts).toBeGreaterThanOrEqual(2); // the install rebooted the agent
-  });
-
-  it('rolls back a release whose health check fails and keeps running 1.1.0', async () => {
-    const broken = Buffer.concat([Buffer.from('BROKEN'), randomBytes(1024 * 1024)]);
-    const releaseId = await upload('1.2.0', broken);
-    const { assignments } = await t.api.assign(releaseId, ['pi-e2e-1']);
-    const seq = assignments[0]!.seq;
-
-    await waitFor('rolled back', async () => {
-      const steps = await stepsFor(seq);
-      return steps.includes('rolled_back') ? steps : undefined;
+    afterAll(async () => {
+      await agent?.stop();
+      await t?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
-    // Give the outbox a moment: no step may be recorded twice, whatever the agent retries.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await stepsFor(seq)).toEqual(['downloaded', 'installed', 'rolled_back']);
 
-    const detail = await t.api.getDevice('pi-e2e-1');
-    const rolledBack = detail.history.acks.find((a: { step: string }) => a.step === 'rolled_back');
-    expect(rolledBack.code).toBe('FB_ERR_HEALTH_CHECK_FAILED');
-    await waitFor('version reported back to 1.1.0', async () => {
-      const d = await t.api.getDevice('pi-e2e-1');
-      return d.device.currentVersion === '1.1.0' ? d : undefined;
+    async function upload(version: string, image: Buffer): Promise<string> {
+      const file = join(dir, `fw-${version}.img`);
+      writeFileSync(file, image);
+      const release = await t.api.createReleaseFromFile(
+        { name: 'fw', version, hardwareClass: 'pi4' },
+        file,
+      );
+      return release.id;
+    }
+
+    async function stepsFor(seq: number): Promise<string[]> {
+      const detail = await t.api.getDevice('pi-e2e-1');
+      return detail.history.acks
+        .filter((a: { seq: number }) => a.seq === seq)
+        .map((a: { step: string }) => a.step)
+        .sort();
+    }
+
+    it('commits 1.1.0 and the server records downloaded, installed, committed once each', async () => {
+      const image = randomBytes(3 * 1024 * 1024 + 12_345);
+      const releaseId = await upload('1.1.0', image);
+      const { assignments } = await t.api.assign(releaseId, ['pi-e2e-1']);
+      const seq = assignments[0]!.seq;
+
+      const device = await waitFor('1.1.0 committed', async () => {
+        const d = await t.api.getDevice('pi-e2e-1');
+        return d.device.state === 'committed' && d.device.currentVersion === '1.1.0'
+          ? d
+          : undefined;
+      });
+      expect(device.device.currentVersion).toBe('1.1.0');
+      expect(await stepsFor(seq)).toEqual(['committed', 'downloaded', 'installed']);
+
+      // The active slot holds exactly the released bytes.
+      const active = readFileSync(join(dir, 'data', 'slots', 'current'));
+      expect(toHex(sha256(active))).toBe(toHex(sha256(image)));
+      expect(agent.starts).toBeGreaterThanOrEqual(2); // the install rebooted the agent
     });
-  });
-});
+
+    it('rolls back a release whose health check fails and keeps running 1.1.0', async () => {
+      const broken = Buffer.concat([Buffer.from('BROKEN'), randomBytes(1024 * 1024)]);
+      const releaseId = await upload('1.2.0', broken);
+      const { assignments } = await t.api.assign(releaseId, ['pi-e2e-1']);
+      const seq = assignments[0]!.seq;
+
+      await waitFor('rolled back', async () => {
+        const steps = await stepsFor(seq);
+        return steps.includes('rolled_back') ? steps : undefined;
+      });
+      // Give the outbox a moment: no step may be recorded twice, whatever the agent retries.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await stepsFor(seq)).toEqual(['downloaded', 'installed', 'rolled_back']);
+
+      const detail = await t.api.getDevice('pi-e2e-1');
+      const rolledBack = detail.history.acks.find(
+        (a: { step: string }) => a.step === 'rolled_back',
+      );
+      expect(rolledBack.code).toBe('FB_ERR_HEALTH_CHECK_FAILED');
+      await waitFor('version reported back to 1.1.0', async () => {
+        const d = await t.api.getDevice('pi-e2e-1');
+        return d.device.currentVersion === '1.1.0' ? d : undefined;
+      });
+    });
+  },
+);

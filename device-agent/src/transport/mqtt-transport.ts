@@ -23,6 +23,8 @@ export interface MqttTransportOptions {
   readonly clientId: string;
   readonly username?: string;
   readonly password?: string;
+  /** PEM material for mqtts:// and wss://: a private CA, a client certificate and its key. */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
   /** Keepalive, in seconds. */
   readonly keepaliveSeconds?: number;
   /** Delay between reconnect attempts, in milliseconds. */
@@ -116,6 +118,7 @@ export class MqttTransport implements Transport {
       queueQoSZero: false,
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
+      ...(o.tls ?? {}),
       ...(will
         ? {
             will: {

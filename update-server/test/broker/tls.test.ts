@@ -1,81 +1,26 @@
 /**
- * MQTT over TLS on the embedded broker, with certificates made by openssl for this test: a CA,
- * a server certificate for 127.0.0.1, and device certificates whose subject CN is the device id.
+ * MQTT over TLS on the embedded broker, with certificates made by openssl for this test.
  */
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
 
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { type TestCertificates, makeTestCertificates } from '../../../test/support/certificates.js';
 import { type Harness, nextMessage, startHarness, tempDir } from '../support/delivery-harness.js';
 
 const tmp = tempDir();
-const file = (name: string) => join(tmp.dir, name);
-const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-
-/** A key and a certificate for `cn`, signed by the test CA. */
-function issue(name: string, cn: string, extensions?: string): void {
-  openssl('genrsa', '-out', file(`${name}.key`), '2048');
-  openssl(
-    'req',
-    '-new',
-    '-key',
-    file(`${name}.key`),
-    '-subj',
-    `/CN=${cn}`,
-    '-out',
-    file(`${name}.csr`),
-  );
-  const ext = extensions ? ['-extfile', file(`${name}.ext`)] : [];
-  if (extensions)
-    execFileSync('sh', ['-c', `printf '%s\n' "${extensions}" > ${file(`${name}.ext`)}`]);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    file(`${name}.csr`),
-    '-CA',
-    file('ca.crt'),
-    '-CAkey',
-    file('ca.key'),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-out',
-    file(`${name}.crt`),
-    ...ext,
-  );
-}
-
+let certs: TestCertificates;
 beforeAll(() => {
-  openssl('genrsa', '-out', file('ca.key'), '2048');
-  openssl(
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    file('ca.key'),
-    '-subj',
-    '/CN=fetchback-test-ca',
-    '-days',
-    '2',
-    '-out',
-    file('ca.crt'),
-  );
-  issue('server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
-  issue('dev-a', 'dev-a');
-  issue('dev-b', 'dev-b');
+  certs = makeTestCertificates(tmp.dir, ['dev-a', 'dev-b']);
 });
 afterAll(() => tmp.remove());
 
 const tlsOptions = (requireClientCert: boolean) => ({
-  certFile: file('server.crt'),
-  keyFile: file('server.key'),
-  caFile: file('ca.crt'),
+  ...certs.server,
+  caFile: certs.caFile,
   requireClientCert,
 });
 
@@ -87,9 +32,12 @@ function connect(port: number, id: string, secret: string, cert?: string) {
     password: secret,
     reconnectPeriod: 0,
     connectTimeout: 5_000,
-    ca: readFileSync(file('ca.crt')),
+    ca: readFileSync(certs.caFile),
     ...(cert
-      ? { cert: readFileSync(file(`${cert}.crt`)), key: readFileSync(file(`${cert}.key`)) }
+      ? {
+          cert: readFileSync(certs.devices[cert]!.certFile),
+          key: readFileSync(certs.devices[cert]!.keyFile),
+        }
       : {}),
   });
 }
