@@ -241,7 +241,8 @@ async function start(
 
   const bus = await startMessageBus(busOptions(options), {
     devices,
-    log: log.child({ component: 'broker' }),
+    // The bus names its own component (and, for an external broker, the broker's URL).
+    log,
     registry,
     topics,
   }).catch((err: unknown) => {
