@@ -34,6 +34,12 @@ function writeRandomFile(file, bytes) {
   closeSync(fd);
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function peakRssMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -41,7 +47,7 @@ function peakRssMiB(pid) {
 }
 
 /** Downloads one image of `sizeBytes` with the real agent; returns the figures. */
-export async function agentDownload(sizeBytes, { window } = {}) {
+export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'fb-bench-'));
   const options = resolveConfig({
     env: {},
@@ -80,9 +86,13 @@ export async function agentDownload(sizeBytes, { window } = {}) {
       limits: { maxImageBytes: 4 * 1024 * MiB, ...(window ? { window } : {}) },
     };
     await writeFile(join(dir, 'agent.json'), JSON.stringify(config));
-    agent = spawn(process.execPath, [AGENT_CLI, '--config', join(dir, 'agent.json')], {
-      stdio: 'ignore',
-    });
+    agent = spawn(
+      process.execPath,
+      [...agentNodeArgs, AGENT_CLI, '--config', join(dir, 'agent.json')],
+      {
+        stdio: 'ignore',
+      },
+    );
 
     const downloaded = new Promise((resolve) => {
       server.ctx.events.on('device.ack', (e) => {
@@ -91,19 +101,31 @@ export async function agentDownload(sizeBytes, { window } = {}) {
     });
     // Let the agent connect first so that connection set-up is not timed.
     await new Promise((r) => setTimeout(r, 1500));
+    const agentCpuBefore = cpuSeconds(agent.pid);
+    const serverCpuBefore = process.cpuUsage();
     const started = process.hrtime.bigint();
     await api.assign(release.id, ['bench-1']);
     await downloaded;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const serverCpu = process.cpuUsage(serverCpuBefore);
+    const agentCpuS = cpuSeconds(agent.pid) - agentCpuBefore;
     const rss = peakRssMiB(agent.pid);
     return {
       bytes: sizeBytes,
       seconds,
       mbPerS: sizeBytes / seconds / 1e6,
       agentPeakRssMiB: rss,
+      // CPU time of each side during the transfer; the server's includes the embedded broker.
+      serverCpuS: (serverCpu.user + serverCpu.system) / 1e6,
+      agentCpuS,
       image,
     };
   } finally {
+    // With node flags (a profiler), stop it gently so that it writes its output.
+    if (agent && agentNodeArgs.length > 0 && agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await new Promise((resolve) => agent.once('exit', resolve));
+    }
     agent?.kill('SIGKILL');
     await server.close();
     // The image file is kept for the HTTP baseline by the caller; it removes the directory.

@@ -1,4 +1,6 @@
 /** SQLite access for assignments and the per-device sequence counter. */
+import { performance } from 'node:perf_hooks';
+
 import type Database from 'better-sqlite3';
 
 /** One issued assignment. */
@@ -41,9 +43,23 @@ const toRecord = (r: Row): AssignmentRecord => ({
   ackDeadline: r.ack_deadline,
 });
 
+/**
+ * How long a device's newest assignment is served from memory, in milliseconds. Every
+ * FETCH_REQ checks it; this process's own inserts invalidate it at once, so the bound only
+ * matters if another process wrote the same database file.
+ */
+const LATEST_CACHE_MS = 1000;
+/** Most devices whose newest assignment is kept in memory; the oldest read is dropped first. */
+const LATEST_CACHE_DEVICES = 4096;
+
 export class AssignmentStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  /** Newest assignment per device, as read outside any transaction, and when it was read. */
+  private readonly latestCache = new Map<
+    string,
+    { record: AssignmentRecord | undefined; readAt: number }
+  >();
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -89,12 +105,30 @@ export class AssignmentStore {
   }
 
   insert(record: AssignmentRecord): void {
+    this.latestCache.delete(record.deviceId);
     this.stmts.insert.run({ ...record, manifest: Buffer.from(record.manifest) });
   }
 
+  /**
+   * The device's newest assignment. Reads made inside a transaction are not cached: the
+   * transaction may still roll back the row they saw.
+   */
   latest(deviceId: string): AssignmentRecord | undefined {
+    const now = performance.now();
+    const cached = this.latestCache.get(deviceId);
+    if (cached && now - cached.readAt < LATEST_CACHE_MS) return cached.record;
     const row = this.stmts.latest.get(deviceId) as Row | undefined;
-    return row && toRecord(row);
+    const record = row && toRecord(row);
+    if (!this.db.inTransaction) this.remember(deviceId, record, now);
+    return record;
+  }
+
+  private remember(deviceId: string, record: AssignmentRecord | undefined, readAt: number): void {
+    this.latestCache.delete(deviceId);
+    this.latestCache.set(deviceId, { record, readAt });
+    if (this.latestCache.size > LATEST_CACHE_DEVICES) {
+      this.latestCache.delete(this.latestCache.keys().next().value as string);
+    }
   }
 
   bySeq(deviceId: string, seq: number): AssignmentRecord | undefined {

@@ -63,11 +63,22 @@ interface FetchableObject {
   readonly chunks: number;
 }
 
+/** A known object and the release it belongs to; immutable once the release exists. */
+interface KnownObject {
+  readonly releaseId: string;
+  readonly object: FetchableObject;
+}
+
+/** Most object digests whose release is remembered (two objects per release). */
+const KNOWN_OBJECTS = 256;
+
 export class FetchService {
   private readonly deps: FetchDeps;
   private readonly cache: ChunkCache;
   private readonly budget: ByteBudget;
   private readonly inFlight: InFlightCounter;
+  /** Digest to release and chunking, so a FETCH_REQ costs no release lookup in the store. */
+  private readonly known = new Map<string, KnownObject>();
 
   constructor(deps: FetchDeps, options: FetchOptions) {
     this.deps = deps;
@@ -118,17 +129,31 @@ export class FetchService {
     deviceId: string,
     digestHex: string,
   ): { object: FetchableObject } | { refusal: ErrorCode } {
-    const found = this.deps.releases.byObjectDigest(digestHex);
-    if (!found) return { refusal: 'FB_ERR_OBJECT_UNKNOWN' };
+    const known = this.knownObject(digestHex);
+    if (!known) return { refusal: 'FB_ERR_OBJECT_UNKNOWN' };
+    // Authorization on every request: the store invalidates its copy when it assigns.
     const latest = this.deps.store.latest(deviceId);
-    if (!latest || latest.releaseId !== found.release.id) return { refusal: 'FB_ERR_NOT_ASSIGNED' };
+    if (!latest || latest.releaseId !== known.releaseId) return { refusal: 'FB_ERR_NOT_ASSIGNED' };
+    return { object: known.object };
+  }
 
+  /** The release and chunking of an object digest; only found objects are remembered. */
+  private knownObject(digestHex: string): KnownObject | undefined {
+    const hit = this.known.get(digestHex);
+    if (hit) return hit;
+    const found = this.deps.releases.byObjectDigest(digestHex);
+    if (!found) return undefined;
     const sizeBytes = this.deps.images.size(digestHex);
-    if (sizeBytes === undefined) return { refusal: 'FB_ERR_OBJECT_UNKNOWN' };
+    if (sizeBytes === undefined) return undefined;
+
     const chunkBytes = found.release.chunkBytes;
-    return {
-      object: { digestHex, sizeBytes, chunkBytes, chunks: chunkCount(sizeBytes, chunkBytes) },
-    };
+    const object = { digestHex, sizeBytes, chunkBytes, chunks: chunkCount(sizeBytes, chunkBytes) };
+    const known = { releaseId: found.release.id, object };
+    this.known.set(digestHex, known);
+    if (this.known.size > KNOWN_OBJECTS) {
+      this.known.delete(this.known.keys().next().value as string);
+    }
+    return known;
   }
 
   /** Takes the device's in-flight slot and the budget for one chunk, or says why not. */
