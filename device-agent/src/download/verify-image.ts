@@ -6,6 +6,7 @@
  * does not is a bad release.
  */
 import {
+  type ChunkTable,
   bytesEqual,
   chunkCount,
   createSha256,
@@ -23,33 +24,52 @@ const PIECE_TARGET_BYTES = 1024 * 1024;
 
 export async function verifyImage(context: DownloadContext): Promise<Outcome> {
   try {
-    const { job, slots } = context;
-    const { sizeBytes, chunkBytes } = job.release;
+    const { job } = context;
     const table = await loadOrFetchChunkTable(context);
+    // The image digest is signed: when it matches, every chunk matches the table too, so the
+    // chunks are only hashed one by one to find which to fetch again when it does not.
     const whole = createSha256();
-    const bad: number[] = [];
-    const chunksPerPiece = Math.max(1, Math.floor(PIECE_TARGET_BYTES / chunkBytes));
-
-    for (let first = 0; first < table.count; first += chunksPerPiece) {
-      const offset = first * chunkBytes;
-      const piece = await slots.read(job.targetSlot, offset, chunksPerPiece * chunkBytes);
-      whole.update(piece);
-      for (let i = first; i < Math.min(first + chunksPerPiece, table.count); i++) {
-        const start = (i - first) * chunkBytes;
-        const chunk = piece.subarray(start, Math.min(start + chunkBytes, sizeBytes - offset));
-        if (!bytesEqual(sha256(chunk), table.digestOf(i))) bad.push(i);
-      }
+    await forEachPiece(context, table.count, (piece) => whole.update(piece));
+    if (bytesEqual(whole.digest(), fromHex(job.release.digest))) {
+      return { event: 'image_verified' };
     }
 
+    const bad = await chunksNotMatching(context, table);
     if (bad.length > 0) return await forgetBadChunks(context, bad);
-    if (!bytesEqual(whole.digest(), fromHex(job.release.digest))) {
-      return { event: 'image_failed', code: 'FB_ERR_IMAGE_DIGEST' };
-    }
-    return { event: 'image_verified' };
+    return { event: 'image_failed', code: 'FB_ERR_IMAGE_DIGEST' };
   } catch (err) {
     if (!isFetchbackError(err)) throw err;
     return { event: 'download_failed', code: err.code, detail: err.message };
   }
+}
+
+/** Reads the slot back in pieces of whole chunks; `visit` gets each piece and its chunk range. */
+async function forEachPiece(
+  context: DownloadContext,
+  chunks: number,
+  visit: (piece: Uint8Array, first: number, end: number) => void,
+): Promise<void> {
+  const { job, slots } = context;
+  const { chunkBytes } = job.release;
+  const chunksPerPiece = Math.max(1, Math.floor(PIECE_TARGET_BYTES / chunkBytes));
+  for (let first = 0; first < chunks; first += chunksPerPiece) {
+    const piece = await slots.read(job.targetSlot, first * chunkBytes, chunksPerPiece * chunkBytes);
+    visit(piece, first, Math.min(first + chunksPerPiece, chunks));
+  }
+}
+
+/** Indices of the chunks in the slot whose digest differs from the table's. */
+async function chunksNotMatching(context: DownloadContext, table: ChunkTable): Promise<number[]> {
+  const { sizeBytes, chunkBytes } = context.job.release;
+  const bad: number[] = [];
+  await forEachPiece(context, table.count, (piece, first, end) => {
+    for (let i = first; i < end; i++) {
+      const start = (i - first) * chunkBytes;
+      const stop = Math.min(start + chunkBytes, sizeBytes - first * chunkBytes);
+      if (!bytesEqual(sha256(piece.subarray(start, stop)), table.digestOf(i))) bad.push(i);
+    }
+  });
+  return bad;
 }
 
 async function forgetBadChunks(context: DownloadContext, bad: number[]): Promise<Outcome> {
