@@ -96,10 +96,15 @@ export class DirSlots implements SlotStorage {
     }
   }
 
-  async read(slot: SlotId, offsetBytes: number, length: number): Promise<Uint8Array> {
+  async read(
+    slot: SlotId,
+    offsetBytes: number,
+    length: number,
+    into?: Uint8Array,
+  ): Promise<Uint8Array> {
     try {
       const handle = await this.handle(slot);
-      const buffer = new Uint8Array(length);
+      const buffer = into ? into.subarray(0, length) : new Uint8Array(length);
       const { bytesRead } = await handle.read(buffer, 0, length, offsetBytes);
       return buffer.subarray(0, bytesRead);
     } catch (err) {

@@ -34,8 +34,16 @@ export class MemorySlots implements SlotStorage {
     image.set(data, offsetBytes);
   }
 
-  async read(slot: SlotId, offsetBytes: number, length: number): Promise<Uint8Array> {
-    return this.image(slot).slice(offsetBytes, offsetBytes + length);
+  async read(
+    slot: SlotId,
+    offsetBytes: number,
+    length: number,
+    into?: Uint8Array,
+  ): Promise<Uint8Array> {
+    const bytes = this.image(slot).subarray(offsetBytes, offsetBytes + length);
+    if (!into) return bytes.slice();
+    into.set(bytes);
+    return into.subarray(0, bytes.length);
   }
 
   async sync(_slot: SlotId): Promise<void> {}

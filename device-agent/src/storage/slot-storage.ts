@@ -23,8 +23,11 @@ export interface SlotStorage {
   size(slot: SlotId): Promise<number | undefined>;
   /** Writes `data` at `offsetBytes`. */
   write(slot: SlotId, offsetBytes: number, data: Uint8Array): Promise<void>;
-  /** Reads up to `length` bytes at `offsetBytes`. */
-  read(slot: SlotId, offsetBytes: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads up to `length` bytes at `offsetBytes`; into `into` when given (at least `length`
+   * bytes long), so that a caller reading a whole image can reuse one buffer.
+   */
+  read(slot: SlotId, offsetBytes: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Makes every completed write to `slot` durable. */
   sync(slot: SlotId): Promise<void>;
   /** A path a command (installer, health check) can read the slot's image at, if any. */
