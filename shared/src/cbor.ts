@@ -157,6 +157,25 @@ export function encodeDeterministic(value: CborValue): Uint8Array {
   return concatBytes(parts);
 }
 
+/**
+ * The head of a byte string of `length` bytes (major type 2, shortest form): what precedes
+ * the bytes themselves. Lets a caller place large bytes after an encoding without copying
+ * them twice.
+ *
+ * @throws FetchbackError `FB_ERR_ARGUMENT` for a length that is not a non-negative safe integer.
+ * @example
+ * byteStringHead(65536); // 5a 00 01 00 00
+ */
+export function byteStringHead(length: number): Uint8Array {
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw fbError(
+      'FB_ERR_ARGUMENT',
+      `"length" expected a non-negative safe integer, got ${length}`,
+    );
+  }
+  return head(MAJOR_BYTES, length);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Structural scan of untrusted bytes
 

@@ -1,12 +1,17 @@
 /**
  * A least-recently-used cache of chunks over the image store, bounded in bytes. Concurrent
  * requests for the same chunk (a fleet fetching one release) share one read.
+ *
+ * Chunks are copied into the caller's buffer (the FETCH_RESP being built), and a chunk read
+ * from the store is read straight into that buffer; the cache then keeps a view of it. A
+ * payload handed to the broker is never written again, so the view stays valid.
  */
 export type ChunkReader = (
   digestHex: string,
   index: number,
   chunkBytes: number,
-) => Promise<Uint8Array>;
+  into: Uint8Array,
+) => Promise<void>;
 
 export class ChunkCache {
   private readonly maxBytes: number;
@@ -26,22 +31,28 @@ export class ChunkCache {
     return this.bytes;
   }
 
-  async get(digestHex: string, index: number, chunkBytes: number): Promise<Uint8Array> {
+  /** Puts chunk `index` into `into`, which is exactly the chunk's length. */
+  async load(digestHex: string, index: number, chunkBytes: number, into: Uint8Array) {
     const key = `${digestHex}:${chunkBytes}:${index}`;
     const hit = this.entries.get(key);
     if (hit) {
       this.entries.delete(key);
       this.entries.set(key, hit);
-      return hit;
+      into.set(hit);
+      return;
     }
     const inFlight = this.pending.get(key);
-    if (inFlight) return inFlight;
+    if (inFlight) {
+      into.set(await inFlight);
+      return;
+    }
 
-    const reading = this.read(digestHex, index, chunkBytes).finally(() => this.pending.delete(key));
+    const reading = this.read(digestHex, index, chunkBytes, into)
+      .then(() => into)
+      .finally(() => this.pending.delete(key));
     this.pending.set(key, reading);
-    const data = await reading;
-    this.insert(key, data);
-    return data;
+    await reading;
+    this.insert(key, into);
   }
 
   private insert(key: string, data: Uint8Array): void {

@@ -30,6 +30,7 @@ import type { Rejections } from '../broker/rejections.js';
 import type { AssignmentStore } from './assignment-store.js';
 import { ByteBudget, InFlightCounter } from './byte-budget.js';
 import { ChunkCache } from './chunk-cache.js';
+import { chunkFrame } from './chunk-response.js';
 import { deviceMessageHandler } from './inbound.js';
 import type { DeliveryMetrics } from './metrics.js';
 import type { DevicePort, DeviceRecord, ImagePort, ReleasePort } from './ports.js';
@@ -82,7 +83,9 @@ export class FetchService {
 
   constructor(deps: FetchDeps, options: FetchOptions) {
     this.deps = deps;
-    this.cache = new ChunkCache(options.cacheBytes, (d, i, c) => deps.images.readChunk(d, i, c));
+    this.cache = new ChunkCache(options.cacheBytes, (d, i, c, into) =>
+      deps.images.readChunkInto(d, i, c, into),
+    );
     this.budget = new ByteBudget(options.globalBudgetBytes);
     this.inFlight = new InFlightCounter(options.maxInFlightPerDevice);
   }
@@ -175,12 +178,13 @@ export class FetchService {
   ): Promise<void> {
     const reserved = chunkLength(idx, object.sizeBytes, object.chunkBytes);
     try {
-      const data = await this.cache.get(object.digestHex, idx, object.chunkBytes);
-      const payload = encodeFetchResponse({ rid: req.rid, obj: req.obj, idx, data });
+      const frame = chunkFrame(req.rid, req.obj, idx, reserved);
+      await this.cache.load(object.digestHex, idx, object.chunkBytes, frame.data);
       // QoS 0: see the file comment; the device re-requests a lost chunk.
-      await this.deps.bus.publish(this.deps.topics.in(deviceId, 'chunk'), payload, { qos: 0 });
+      const topic = this.deps.topics.in(deviceId, 'chunk');
+      await this.deps.bus.publish(topic, frame.payload, { qos: 0 });
       this.deps.metrics.chunksServed.inc();
-      this.deps.metrics.bytesServed.inc(data.length);
+      this.deps.metrics.bytesServed.inc(reserved);
     } catch (err) {
       this.deps.log.error(
         { deviceId, obj: object.digestHex, idx, err: (err as Error).message },

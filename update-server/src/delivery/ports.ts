@@ -39,6 +39,13 @@ export interface ReleasePort {
 export interface ImagePort {
   /** Bytes of chunk `index` of the object with this digest (image or chunk table file). */
   readChunk(digestHex: string, index: number, chunkBytes: number): Promise<Uint8Array>;
+  /** Reads chunk `index` into `into`, which is exactly the chunk's length. */
+  readChunkInto(
+    digestHex: string,
+    index: number,
+    chunkBytes: number,
+    into: Uint8Array,
+  ): Promise<void>;
   /** Total byte size of the stored object. */
   size(digestHex: string): number | undefined;
 }

@@ -98,6 +98,9 @@ export class FakeReleases implements ReleasePort, ImagePort {
     if (!bytes) throw new Error('no object');
     return bytes.subarray(index * chunkBytes, Math.min(bytes.length, (index + 1) * chunkBytes));
   }
+  async readChunkInto(hex: string, index: number, chunkBytes: number, into: Uint8Array) {
+    into.set(await this.readChunk(hex, index, chunkBytes));
+  }
   size(hex: string): number | undefined {
     return this.objects.get(hex)?.length;
   }
