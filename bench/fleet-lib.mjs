@@ -2,8 +2,8 @@
 // child process (so that its CPU and memory are measured apart from the simulator's), and one
 // measured fleet update: devices started, a release uploaded, assigned to all, and timed until
 // every device has finished and reported.
+/* global AbortController -- a Node global the lint config does not list */
 import { fork } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   testImage,
   uploadRelease,
 } from '../simulator/dist/index.js';
+import { DEFAULT_LIMITS } from '../device-agent/dist/index.js';
 import { FetchbackClient } from '../update-server/dist/index.js';
 
 const SERVER_PROCESS = fileURLToPath(
@@ -24,20 +25,46 @@ const SERVER_PROCESS = fileURLToPath(
 const MiB = 1024 * 1024;
 const ASSIGN_BATCH = 1000;
 
-/** Starts the server child; resolves once it listens. */
-export async function startServerProcess(overrides = {}) {
+/**
+ * Starts the server child; resolves once it listens. `execArgv` adds Node flags to the child.
+ * If the child dies mid-run (a crash of the server is a finding, not a reason to hang), every
+ * pending and later `stats()` rejects with how it ended, and `exited` says so.
+ */
+export async function startServerProcess(overrides = {}, { execArgv = [] } = {}) {
   const child = fork(SERVER_PROCESS, [JSON.stringify(overrides)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    execArgv: ['--max-old-space-size=8192'],
+    execArgv: ['--max-old-space-size=8192', ...execArgv],
   });
-  const [ready] = await once(child, 'message');
+  let exited = null;
+  const waiting = [];
+  const exit = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      for (const w of waiting.splice(0)) w.reject(serverGone(exited));
+      resolve();
+    }),
+  );
+  // A send to a child that just died fails with EPIPE; the exit handler reports it.
+  child.on('error', () => undefined);
+  const ready = await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code, signal) => reject(serverGone({ code, signal })));
+  });
   if (ready.type !== 'ready') throw new Error(`server child said ${JSON.stringify(ready)}`);
+  // Replies come in the order of the requests: one listener answers them first come first served.
+  child.on('message', (m) => {
+    if (m.type === 'stats') waiting.shift()?.resolve(m);
+  });
   let peakRss = 0;
   const stats = () =>
-    new Promise((resolve) => {
-      child.once('message', (m) => {
-        peakRss = Math.max(peakRss, m.memory.rss);
-        resolve(m);
+    new Promise((resolve, reject) => {
+      if (exited) return reject(serverGone(exited));
+      waiting.push({
+        resolve: (m) => {
+          peakRss = Math.max(peakRss, m.memory.rss);
+          resolve(m);
+        },
+        reject,
       });
       child.send({ type: 'stats' });
     });
@@ -50,21 +77,35 @@ export async function startServerProcess(overrides = {}) {
     get peakRss() {
       return peakRss;
     },
+    get exited() {
+      return exited;
+    },
     async stop() {
-      child.send({ type: 'stop' });
-      await once(child, 'exit');
+      if (!exited) child.send({ type: 'stop' });
+      await exit;
     },
   };
+}
+
+function serverGone({ code, signal }) {
+  return new Error(`the server process ended mid-run (exit ${code ?? signal})`);
 }
 
 /** Samples a value every `intervalMs`, keeping the peak. */
 function peakSampler(read, intervalMs = 250) {
   let peak = 0;
-  const timer = setInterval(async () => (peak = Math.max(peak, await read())), intervalMs);
+  const sample = async () => {
+    try {
+      peak = Math.max(peak, await read());
+    } catch {
+      // The process is gone; its peak so far stands.
+    }
+  };
+  const timer = setInterval(sample, intervalMs);
   return {
     async stop() {
       clearInterval(timer);
-      peak = Math.max(peak, await read());
+      await sample();
       return peak;
     },
   };
@@ -81,10 +122,14 @@ export async function measureFleetUpdate({
   devices,
   imageBytes = MiB,
   faults = [],
-  limits,
+  // The agent's shipped defaults, not the simulator's shortened waits (SIM_LIMITS): with no
+  // faults injected there is nothing to hurry, and a fleet in the field runs these.
+  limits = DEFAULT_LIMITS,
   prefix = 'bench',
   startConcurrency = 100,
   timeoutMs = 15 * 60_000,
+  /** Interval of the progress lines on `log`, in milliseconds. */
+  progressMs = 10_000,
   // The simulated installer, health check and boot take no time here: the benchmark measures
   // Fetchback, not the simulated device.
   sim = { installMs: 0, healthCheckMs: 0, bootMs: 50 },
@@ -108,7 +153,7 @@ export async function measureFleetUpdate({
     startConcurrency,
     sampleMs: 1000,
     ...sim,
-    ...(limits ? { limits } : {}),
+    limits,
   });
   const connectSeconds = (Date.now() - startMs) / 1000;
   globalThis.gc?.();
@@ -133,27 +178,43 @@ export async function measureFleetUpdate({
   for (let i = 0; i < ids.length; i += ASSIGN_BATCH) {
     await client.assign(release.id, ids.slice(i, i + ASSIGN_BATCH));
   }
-  const reason = await simulation.waitForEnd({
+  const progress = setInterval(() => {
+    const seconds = Math.round((Date.now() - assignedMs) / 1000);
+    const states = Object.entries(simulation.tracker.states)
+      .map(([state, n]) => `${state} ${n}`)
+      .join(', ');
+    const pending = simulation.fleet.devices.reduce((n, d) => n + d.pendingReports, 0);
+    log(`  ${seconds} s: ${states}; ${simulation.tracker.bytes} bytes; ${pending} reports pending`);
+  }, progressMs);
+  const serverDied = new AbortController();
+  const watchServer = setInterval(() => server.exited && serverDied.abort(), 500);
+  const endReason = await simulation.waitForEnd({
     untilIdle: true,
     idleTimeoutMs: 60_000,
     durationMs: timeoutMs,
+    signal: serverDied.signal,
   });
+  clearInterval(progress);
+  clearInterval(watchServer);
   const wallSeconds = (Date.now() - assignedMs) / 1000;
-  const serverMetrics = await fetchbackMetrics(client);
-  const cpuAfter = (await server.stats()).cpu;
+  const reason = server.exited ? 'server-exited' : endReason;
+  if (server.exited) log(`  the server process ended mid-run: ${JSON.stringify(server.exited)}`);
+  const serverMetrics = await fetchbackMetrics(client).catch(() => null);
+  const cpuAfter = server.exited ? null : (await server.stats()).cpu;
   const simCpu = process.cpuUsage(simCpuBefore);
   const peaks = { sim: await simPeak.stop(), server: await serverPeak.stop() };
   const report = await simulation.finish();
   await rm(stateDir, { recursive: true, force: true });
 
   const committed = report.finalStates.committed ?? 0;
-  const serverCpuSeconds = cpuSeconds(cpuAfter) - cpuSeconds(cpuBefore);
+  const serverCpuSeconds = cpuAfter ? cpuSeconds(cpuAfter) - cpuSeconds(cpuBefore) : NaN;
   return {
     devices,
     imageBytes,
     chunkBytes: release.chunkBytes,
     faults,
     endReason: reason,
+    serverExit: server.exited,
     committed,
     finalStates: report.finalStates,
     connectSeconds: round(connectSeconds),

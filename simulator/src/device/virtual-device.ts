@@ -74,6 +74,9 @@ export interface DeviceEvents {
   fault: [{ name: string }];
 }
 
+/** Longest wait for an agent's clean stop at the end of a run, in milliseconds. */
+const STOP_TIMEOUT_MS = 5_000;
+
 interface Incarnation {
   readonly agent: Agent;
   readonly mqtt: MqttTransport;
@@ -158,7 +161,25 @@ export class VirtualDevice extends EventEmitter<DeviceEvents> {
     clearTimeout(this.bootTimer);
     const current = this.current;
     this.current = undefined;
-    if (current && !this.gone) await current.agent.stop().catch(() => undefined);
+    if (!current || this.gone) return;
+    // A clean stop waits for the agent's running step and the MQTT close; with the broker gone
+    // or a step stuck either may never end, and one such device must not hold the whole
+    // fleet's stop. Past the wait the device is cut off as a crash would.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS);
+    });
+    const stopped = current.agent.stop().then(
+      () => 'stopped' as const,
+      () => 'stopped' as const,
+    );
+    const outcome = await Promise.race([stopped, timedOut]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') {
+      current.agent.halt();
+      current.link.kill();
+      killLink(current.mqtt);
+    }
   }
 
   private async boot(timeoutMs: number): Promise<void> {

@@ -38,7 +38,7 @@ export const FAULTS: readonly FaultSpec[] = [
   {
     name: 'drop-in',
     unit: 'probability',
-    describe: 'each message to the device (chunk, ACK_RESP, manifest) is lost on the way',
+    describe: 'each chunk or ACK_RESP to the device is lost on the way (QoS 1 traffic is not)',
   },
   {
     name: 'drop-out',
