@@ -52,6 +52,10 @@ function peakRssMiB(pid) {
 /** Downloads one image of `sizeBytes` with the real agent; returns the figures. */
 export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'fb-bench-'));
+  // The image lives apart: the caller still needs it for the HTTP baseline.
+  const imageDir = mkdtempSync(join(tmpdir(), 'fb-bench-image-'));
+  const removeImage = () => rmSync(imageDir, { recursive: true, force: true });
+  let finished = false;
   const options = resolveConfig({
     env: {},
     overrides: {
@@ -72,7 +76,7 @@ export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = 
   });
   let agent;
   try {
-    const image = join(dir, 'image.bin');
+    const image = join(imageDir, 'image.bin');
     writeRandomFile(image, sizeBytes);
     const release = await api.createReleaseFromFile(
       { name: 'bench', version: '2.0.0', hardwareClass: 'pi4' },
@@ -113,6 +117,7 @@ export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = 
     const serverCpu = process.cpuUsage(serverCpuBefore);
     const agentCpuS = cpuSeconds(agent.pid) - agentCpuBefore;
     const rss = peakRssMiB(agent.pid);
+    finished = true;
     return {
       bytes: sizeBytes,
       seconds,
@@ -122,6 +127,7 @@ export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = 
       serverCpuS: (serverCpu.user + serverCpu.system) / 1e6,
       agentCpuS,
       image,
+      removeImage,
     };
   } finally {
     // With node flags (a profiler), stop it gently so that it writes its output.
@@ -131,8 +137,9 @@ export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = 
     }
     agent?.kill('SIGKILL');
     await server.close();
-    // The image file is kept for the HTTP baseline by the caller; it removes the directory.
-    setTimeout(() => rmSync(dir, { recursive: true, force: true }), 60_000).unref();
+    // Three copies of the image (upload, image store, slot) per run: never leave them behind.
+    rmSync(dir, { recursive: true, force: true });
+    if (!finished) removeImage();
   }
 }
 
@@ -142,8 +149,14 @@ export async function singleDevice(sizesMiB = [64, 256]) {
   for (const mib of sizesMiB) {
     const bytes = mib * MiB;
     const fb = await agentDownload(bytes);
-    const raw = await rawMqttTransfer(bytes, 64 * 1024);
-    const http = await httpCurlTransfer(fb.image, bytes);
+    let raw;
+    let http;
+    try {
+      raw = await rawMqttTransfer(bytes, 64 * 1024);
+      http = await httpCurlTransfer(fb.image, bytes);
+    } finally {
+      fb.removeImage();
+    }
     results.push({
       sizeMiB: mib,
       fetchbackMBps: round(fb.mbPerS),
