@@ -185,7 +185,17 @@ export class AssignmentService {
    */
   private publishManifest(record: AssignmentRecord): void {
     setImmediate(() => {
-      const stored = this.deps.store.bySeq(record.deviceId, record.seq);
+      let stored: AssignmentRecord | undefined;
+      try {
+        stored = this.deps.store.bySeq(record.deviceId, record.seq);
+      } catch (err) {
+        // The server closed its database in the meantime; the next start republishes it.
+        this.deps.log.warn(
+          { deviceId: record.deviceId, seq: record.seq, err: (err as Error).message },
+          'manifest not published: the store is closed',
+        );
+        return;
+      }
       if (!stored || stored.issuedAt !== record.issuedAt) {
         this.deps.log.warn(
           { deviceId: record.deviceId, seq: record.seq },
