@@ -12,7 +12,9 @@
  *   receive other devices' messages: `authorizeForward` checks every delivery;
  * - one frozen subscriber stalls delivery until `drainTimeout`: lowered to `drainTimeoutMs`;
  * - retained messages and offline queues are unbounded: only the server retains (devices only
- *   their presence), and each client's QoS 1 queue is bounded.
+ *   their presence), and each client's QoS 1 queue is bounded;
+ * - past `concurrency` deliveries in flight, its emitter releases queued messages recursively
+ *   and can overflow the stack: the cap is lifted (`test/broker/burst.test.ts`).
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import type { Duplex } from 'node:stream';
@@ -43,6 +45,13 @@ export async function startEmbeddedBus(options: BusOptions, deps: BusDeps): Prom
   const requireClientCert = options.tls?.requireClientCert === true;
 
   const broker = await Aedes.createBroker({
+    // No cap on deliveries in flight at once (aedes' default is 100). Past the cap its emitter
+    // queues messages and releases the queue from the completion of the last delivery, one
+    // stack frame chain per queued message: a queue of thousands (a slow reader in a large
+    // fleet) overflowed the stack and crashed the server. Memory stays bounded without it:
+    // each client's next packets are read only once its current ones are delivered, and chunk
+    // bytes in flight are capped by the delivery byte budget.
+    concurrency: 0,
     drainTimeout: options.drainTimeoutMs,
     maxClientsIdLength: 64,
     authenticate(client, username, password, done) {
