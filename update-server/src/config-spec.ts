@@ -31,6 +31,7 @@ export interface ServerOptions {
   readonly drainTimeoutMs: number;
   readonly maxInFlightPerDevice: number;
   readonly globalBudgetBytes: number;
+  readonly maxWaitingChunks: number;
   readonly cacheBytes: number;
   readonly assignmentTtlS: number;
   readonly apiBodyLimitBytes: number;
@@ -177,6 +178,13 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     min: 1 * MiB,
     max: 64 * GiB,
   }),
+  spec(
+    'maxWaitingChunks',
+    'int',
+    65_536,
+    'chunk requests queued, oldest first, while the global byte budget is spent; 0 = none',
+    { unit: 'chunks', min: 0, max: 10_000_000 },
+  ),
   spec('cacheBytes', 'bytes', 256 * MiB, 'chunk cache over the image store; 0 = no cache', {
     unit: 'bytes',
     min: 0,

@@ -6,8 +6,14 @@
  * the chunk table and re-requests what it lacks, so a broker-level retransmission (and its
  * per-client queue of megabytes) would add nothing but memory. Refusals are coded FETCH_RESPs:
  * FB_ERR_OBJECT_UNKNOWN, FB_ERR_NOT_ASSIGNED (the object belongs to no release the device is
- * currently assigned), FB_ERR_CHUNK_RANGE, FB_ERR_BUSY (over the per-device in-flight cap or
- * the global byte budget; the device backs off and asks again).
+ * currently assigned), FB_ERR_CHUNK_RANGE, FB_ERR_BUSY (over the per-device in-flight cap, or
+ * the global byte budget is spent and the waiting queue is full; the device backs off and asks
+ * again).
+ *
+ * A chunk that finds the global budget spent waits in one FIFO queue, served as chunks ahead of
+ * it finish, instead of being refused at once: a refused device backs off for a second or more,
+ * which in a fleet of 1,000 left the server idle most of the time while devices waited out
+ * their backoff.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -40,6 +46,8 @@ export interface FetchOptions {
   readonly maxInFlightPerDevice: number;
   /** Chunk bytes being read or published for all devices at once. */
   readonly globalBudgetBytes: number;
+  /** Chunk requests queued while the global budget is spent; beyond them, FB_ERR_BUSY. */
+  readonly maxWaitingChunks: number;
   /** Bytes of chunks kept in memory. */
   readonly cacheBytes: number;
 }
@@ -70,6 +78,16 @@ interface KnownObject {
   readonly object: FetchableObject;
 }
 
+/** A chunk request admitted for its device, waiting for the global byte budget. */
+interface WaitingChunk {
+  readonly deviceId: string;
+  readonly req: FetchRequest;
+  readonly object: FetchableObject;
+  readonly idx: number;
+  readonly bytes: number;
+  readonly served: () => void;
+}
+
 /** Most object digests whose release is remembered (two objects per release). */
 const KNOWN_OBJECTS = 256;
 
@@ -78,6 +96,10 @@ export class FetchService {
   private readonly cache: ChunkCache;
   private readonly budget: ByteBudget;
   private readonly inFlight: InFlightCounter;
+  private readonly maxWaitingChunks: number;
+  /** FIFO of chunks waiting for the budget; `waitingHead` is the next one to serve. */
+  private waiting: WaitingChunk[] = [];
+  private waitingHead = 0;
   /** Digest to release and chunking, so a FETCH_REQ costs no release lookup in the store. */
   private readonly known = new Map<string, KnownObject>();
 
@@ -88,6 +110,7 @@ export class FetchService {
     );
     this.budget = new ByteBudget(options.globalBudgetBytes);
     this.inFlight = new InFlightCounter(options.maxInFlightPerDevice);
+    this.maxWaitingChunks = options.maxWaitingChunks;
   }
 
   async start(): Promise<void> {
@@ -100,6 +123,11 @@ export class FetchService {
   /** Bytes reserved by chunks in flight now (for tests and health). */
   get budgetUsedBytes(): number {
     return this.budget.usedBytes;
+  }
+
+  /** Chunk requests waiting for the global budget now. */
+  get waitingChunks(): number {
+    return this.waiting.length - this.waitingHead;
   }
 
   /** Answers one FETCH_REQ: resolve the object, then serve or refuse each chunk. */
@@ -117,9 +145,9 @@ export class FetchService {
     const refused: { code: ErrorCode; idx: number }[] = [];
     const serving: Promise<void>[] = [];
     for (const idx of wanted) {
-      const code = this.admit(device.id, object, idx);
-      if (code) refused.push({ code, idx });
-      else serving.push(this.sendChunk(device.id, req, object, idx));
+      const admitted = this.admit(device.id, req, object, idx);
+      if (typeof admitted === 'string') refused.push({ code: admitted, idx });
+      else serving.push(admitted);
     }
 
     await Promise.all(serving);
@@ -159,24 +187,61 @@ export class FetchService {
     return known;
   }
 
-  /** Takes the device's in-flight slot and the budget for one chunk, or says why not. */
-  private admit(deviceId: string, object: FetchableObject, idx: number): ErrorCode | undefined {
+  /**
+   * Takes the device's in-flight slot for one chunk, then the budget for its bytes: served at
+   * once, or queued behind the chunks already waiting; a refusal code when neither.
+   */
+  private admit(
+    deviceId: string,
+    req: FetchRequest,
+    object: FetchableObject,
+    idx: number,
+  ): Promise<void> | ErrorCode {
     if (idx >= object.chunks) return 'FB_ERR_CHUNK_RANGE';
     if (!this.inFlight.tryAcquire(deviceId)) return 'FB_ERR_BUSY';
-    if (!this.budget.tryReserve(chunkLength(idx, object.sizeBytes, object.chunkBytes))) {
+    const bytes = chunkLength(idx, object.sizeBytes, object.chunkBytes);
+    // Nobody overtakes the queue: a free budget goes to the oldest waiting chunk first.
+    if (this.waitingChunks === 0 && this.budget.tryReserve(bytes)) {
+      return this.sendChunk(deviceId, req, object, idx, bytes);
+    }
+    if (this.waitingChunks >= this.maxWaitingChunks) {
       this.inFlight.release(deviceId);
       return 'FB_ERR_BUSY';
     }
-    return undefined;
+    return new Promise((served) => {
+      this.waiting.push({ deviceId, req, object, idx, bytes, served });
+    });
   }
 
+  /** Serves waiting chunks, oldest first, while the budget has room for them. */
+  private serveWaiting(): void {
+    while (this.waitingChunks > 0) {
+      const next = this.waiting[this.waitingHead] as WaitingChunk;
+      if (!this.budget.tryReserve(next.bytes)) {
+        // Under sustained load the queue never empties: drop the served head now and then.
+        if (this.waitingHead >= 4096) {
+          this.waiting = this.waiting.slice(this.waitingHead);
+          this.waitingHead = 0;
+        }
+        return;
+      }
+      this.waitingHead++;
+      void this.sendChunk(next.deviceId, next.req, next.object, next.idx, next.bytes).then(
+        next.served,
+      );
+    }
+    this.waiting = [];
+    this.waitingHead = 0;
+  }
+
+  /** Reads and publishes one chunk whose bytes are reserved, then frees the reservation. */
   private async sendChunk(
     deviceId: string,
     req: FetchRequest,
     object: FetchableObject,
     idx: number,
+    reserved: number,
   ): Promise<void> {
-    const reserved = chunkLength(idx, object.sizeBytes, object.chunkBytes);
     try {
       const frame = chunkFrame(req.rid, req.obj, idx, reserved);
       await this.cache.load(object.digestHex, idx, object.chunkBytes, frame.data);
@@ -193,6 +258,7 @@ export class FetchService {
     } finally {
       this.budget.release(reserved);
       this.inFlight.release(deviceId);
+      this.serveWaiting();
     }
   }
 

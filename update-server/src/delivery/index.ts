@@ -40,6 +40,8 @@ export interface DeliveryOptions {
   readonly maxInFlightPerDevice: number;
   /** Chunk bytes being read or published for all devices at once. */
   readonly globalBudgetBytes: number;
+  /** Chunk requests queued while the global budget is spent; beyond them, FB_ERR_BUSY. */
+  readonly maxWaitingChunks: number;
   /** Bytes of chunks kept in memory. */
   readonly cacheBytes: number;
   /** Default lifetime of an assignment, in seconds. */
@@ -50,6 +52,7 @@ export interface DeliveryOptions {
 export const DELIVERY_DEFAULTS: DeliveryOptions = Object.freeze({
   maxInFlightPerDevice: 64,
   globalBudgetBytes: 64 * 1024 * 1024,
+  maxWaitingChunks: 65_536,
   cacheBytes: 256 * 1024 * 1024,
   assignmentTtlS: 30 * 24 * 3600,
 });
@@ -73,6 +76,8 @@ export interface Delivery {
   readonly assignments: AssignmentService;
   /** Read access to ACKs, status history and presence (device show, API). */
   readonly back: BackStore;
+  /** The fetch phase: its byte budget and waiting queue, for tests and health. */
+  readonly fetch: FetchService;
   close(): Promise<void>;
 }
 
@@ -115,6 +120,7 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
   return {
     assignments,
     back,
+    fetch,
     close: async () => {
       deps.events.off('device.decommissioned', onDecommissioned);
     },

@@ -163,8 +163,33 @@ describe('fetch service over the embedded broker', () => {
     expect(got.filter((r) => r.err === 'FB_ERR_BUSY')).toHaveLength(4);
   });
 
-  it('answers FB_ERR_BUSY over the global byte budget', async () => {
+  it('queues chunks over the global byte budget and serves them all in turn', async () => {
     h = await startHarness({ delivery: { globalBudgetBytes: 3 * 1024 } });
+    const release = makeRelease(h.keys, { id: 'r1', sizeBytes: 8 * 1024, chunkBytes: 1024 });
+    h.releases.add(release);
+    const client = await assigned('dev-1', release);
+    let mostReserved = 0;
+    const sampler = setInterval(() => {
+      mostReserved = Math.max(mostReserved, h.delivery.fetch.budgetUsedBytes);
+    }, 0);
+    const got = await fetchOnce(
+      client,
+      'dev-1',
+      { rid: 4, obj: fromHex(release.record.imageDigest), idx: [0, 1, 2, 3, 4, 5, 6, 7] },
+      8,
+    );
+    clearInterval(sampler);
+    expect(got.filter((r) => r.err)).toEqual([]);
+    expect(got.map((r) => r.idx).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(mostReserved).toBeLessThanOrEqual(3 * 1024);
+    // The last publish completes on the server just after the device has its bytes.
+    for (let i = 0; i < 100 && h.delivery.fetch.budgetUsedBytes > 0; i++) await sleep(10);
+    expect(h.delivery.fetch.budgetUsedBytes).toBe(0);
+    expect(h.delivery.fetch.waitingChunks).toBe(0);
+  });
+
+  it('answers FB_ERR_BUSY over the global byte budget once the waiting queue is full', async () => {
+    h = await startHarness({ delivery: { globalBudgetBytes: 3 * 1024, maxWaitingChunks: 2 } });
     const release = makeRelease(h.keys, { id: 'r1', sizeBytes: 8 * 1024, chunkBytes: 1024 });
     h.releases.add(release);
     const client = await assigned('dev-1', release);
@@ -174,8 +199,8 @@ describe('fetch service over the embedded broker', () => {
       { rid: 4, obj: fromHex(release.record.imageDigest), idx: [0, 1, 2, 3, 4, 5, 6, 7] },
       8,
     );
-    expect(got.filter((r) => r.data)).toHaveLength(3);
-    expect(got.filter((r) => r.err === 'FB_ERR_BUSY')).toHaveLength(5);
+    expect(got.filter((r) => r.data)).toHaveLength(5);
+    expect(got.filter((r) => r.err === 'FB_ERR_BUSY').map((r) => r.idx)).toEqual([5, 6, 7]);
   });
 
   it('serves a chunk asked by many devices from one read of the image store', async () => {

@@ -188,6 +188,7 @@ export const TEST_BUS_OPTIONS: BusOptions = {
 export const TEST_DELIVERY_OPTIONS: DeliveryOptions = {
   maxInFlightPerDevice: 64,
   globalBudgetBytes: 32 * 1024 * 1024,
+  maxWaitingChunks: 65_536,
   cacheBytes: 16 * 1024 * 1024,
   assignmentTtlS: 3600,
 };
