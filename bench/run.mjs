@@ -12,8 +12,8 @@
 //   fleet   N virtual devices (--devices, 1,000 by default) each update from a 1 MiB image:
 //           wall time to all committed, server CPU, server and simulator memory, against raw
 //           MQTT moving the same bytes (bench/fleet.mjs).
-//   slow    10 devices, 1 MiB, 50 ms latency per direction: Fetchback's defaults (64 KiB
-//           chunks, window 8) against the stop-and-wait defaults of AWS's MQTT OTA client (4 KiB
+//   slow    10 devices, 1 MiB, 50 ms latency per direction: Fetchback's defaults (256 KiB
+//           chunks, window 4) against the stop-and-wait defaults of AWS's MQTT OTA client (4 KiB
 //           blocks, one request at a time) run on our own agent (bench/slow-link.mjs).
 //   scale   the largest fleet one simulator and one server take to completion: each size of
 //           --scale (2,000 by default) with a 256 KiB image, memory per device on both sides,

@@ -152,7 +152,8 @@ export async function singleDevice(sizesMiB = [64, 256]) {
     let raw;
     let http;
     try {
-      raw = await rawMqttTransfer(bytes, 64 * 1024);
+      // Raw publishes of the same size as Fetchback's chunks (the server's default).
+      raw = await rawMqttTransfer(bytes, resolveConfig({ env: {} }).chunkBytes);
       http = await httpCurlTransfer(fb.image, bytes);
     } finally {
       fb.removeImage();

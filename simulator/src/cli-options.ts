@@ -84,7 +84,7 @@ export function declareOptions(program: Command): Command {
     )
     .option(
       '--window <chunks>',
-      'fetch requests in flight per device; 0 = the agent default (512 KiB worth)',
+      'fetch requests in flight per device; 0 = the agent default (1 MiB worth)',
       '0',
     )
     .option(

@@ -144,7 +144,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     min: 1,
     max: LIMITS.maxImageBytes,
   }),
-  spec('chunkBytes', 'bytes', 64 * KiB, 'chunk size of new releases', {
+  spec('chunkBytes', 'bytes', 256 * KiB, 'chunk size of new releases', {
     unit: 'bytes',
     min: LIMITS.minChunkBytes,
     max: LIMITS.maxChunkBytes,

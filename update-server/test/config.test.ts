@@ -38,7 +38,7 @@ describe('config', () => {
       wsPort: undefined,
       topicPrefix: 'fb/v1',
       maxImageBytes: 2 * 1024 ** 3,
-      chunkBytes: 64 * 1024,
+      chunkBytes: 256 * 1024,
       logLevel: 'info',
     });
     expect(Object.isFrozen(o)).toBe(true);
