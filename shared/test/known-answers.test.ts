@@ -6,11 +6,13 @@ import {
   ChunkTable,
   ChunkTableBuilder,
   type HashImpl,
+  type SignatureImpl,
   bytesEqual,
   chunkCount,
   chunkLength,
   createSha256,
   fromHex,
+  generateKeyPair,
   isFetchbackError,
   keyId,
   publicKeyOf,
@@ -24,6 +26,23 @@ import ed25519Vectors from './vectors/ed25519-rfc8032.json' with { type: 'json' 
 import sha256Vectors from './vectors/sha256-fips180.json' with { type: 'json' };
 
 const IMPLS: HashImpl[] = ['node', 'noble'];
+const SIGNATURE_IMPLS: SignatureImpl[] = ['node', 'noble'];
+
+/** ed25519's group order L (RFC 8032 §5.1). */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+/** The signature with S replaced by S + L, still below 2^256: same point, non-canonical S. */
+function withSPlusL(signature: Uint8Array): Uint8Array {
+  let s = 0n;
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(signature[i] as number);
+  s += L;
+  const out = Uint8Array.from(signature);
+  for (let i = 32; i < 64; i++) {
+    out[i] = Number(s & 0xffn);
+    s >>= 8n;
+  }
+  return out;
+}
 
 function messageOf(v: { ascii: string; repeat: number }): Uint8Array {
   return new TextEncoder().encode(v.ascii.repeat(v.repeat));
@@ -43,23 +62,42 @@ describe('ed25519 known answers (RFC 8032 §7.1)', () => {
       expect(toHex(signBytes(secretKey, message))).toBe(v.signature);
     });
 
-    it(`${v.name}: verifyBytes accepts the published signature`, () => {
-      expect(verifyBytes(fromHex(v.publicKey), message, signature)).toBe(true);
-    });
+    for (const impl of SIGNATURE_IMPLS) {
+      it(`${v.name}: verifyBytes (${impl}) accepts the published signature`, () => {
+        expect(verifyBytes(fromHex(v.publicKey), message, signature, impl)).toBe(true);
+      });
 
-    it(`${v.name}: verifyBytes refuses the signature with any one bit flipped`, () => {
-      for (const at of [0, 31, 32, 63]) {
-        const bad = Uint8Array.from(signature);
-        bad[at] = (bad[at] as number) ^ 0x01;
-        expect(verifyBytes(fromHex(v.publicKey), message, bad)).toBe(false);
-      }
-    });
+      it(`${v.name}: verifyBytes (${impl}) refuses the signature with any one bit flipped`, () => {
+        for (const at of [0, 31, 32, 63]) {
+          const bad = Uint8Array.from(signature);
+          bad[at] = (bad[at] as number) ^ 0x01;
+          expect(verifyBytes(fromHex(v.publicKey), message, bad, impl)).toBe(false);
+        }
+      });
 
-    it(`${v.name}: verifyBytes refuses another message`, () => {
-      const other = Uint8Array.of(...message, 0x00);
-      expect(verifyBytes(fromHex(v.publicKey), other, signature)).toBe(false);
-    });
+      it(`${v.name}: verifyBytes (${impl}) refuses another message`, () => {
+        const other = Uint8Array.of(...message, 0x00);
+        expect(verifyBytes(fromHex(v.publicKey), other, signature, impl)).toBe(false);
+      });
+
+      it(`${v.name}: verifyBytes (${impl}) refuses S + L, the malleable twin (RFC 8032 §5.1.7)`, () => {
+        expect(verifyBytes(fromHex(v.publicKey), message, withSPlusL(signature), impl)).toBe(false);
+      });
+    }
   }
+
+  it('both verifiers agree on random keys, messages and corrupted signatures', () => {
+    for (let i = 0; i < 50; i++) {
+      const key = generateKeyPair();
+      const message = randomBytes(i * 7);
+      const signature = signBytes(key.secretKey, message);
+      if (i % 2 === 1) signature[i % 64] = (signature[i % 64] as number) ^ (1 << (i % 8));
+      const verdicts = SIGNATURE_IMPLS.map((impl) =>
+        verifyBytes(key.publicKey, message, signature, impl),
+      );
+      expect(verdicts).toEqual([i % 2 === 0, i % 2 === 0]);
+    }
+  });
 
   it('verifyBytes returns false, never throws, for keys and signatures of the wrong length', () => {
     const v = ed25519Vectors.vectors[0]!;

@@ -201,7 +201,7 @@ describe('devices', () => {
       rootPublicKey: Buffer.from(t.ctx.keys.rootPublicKey).toString('hex'),
       brokerUrl: 'mqtt://localhost:1883',
     });
-    expect(t.ctx.devices.authenticate('dev-1', agentConfig.password)).toBe(true);
+    expect(await t.ctx.devices.authenticate('dev-1', agentConfig.password)).toBe(true);
     expect(t.ctx.audit.list().items[0]).toMatchObject({
       actor: 'ops',
       action: 'device.register',
@@ -258,7 +258,7 @@ describe('devices', () => {
     const res = await call('DELETE', '/api/v1/devices/dev-1', 'operator');
     expect(res.statusCode).toBe(200);
     expect(res.json().device.status).toBe('decommissioned');
-    expect(t.ctx.devices.authenticate('dev-1', agentConfig.password)).toBe(false);
+    expect(await t.ctx.devices.authenticate('dev-1', agentConfig.password)).toBe(false);
     expect(t.bus.disconnected).toEqual(['dev-1']);
     expect(t.ctx.audit.list({ action: 'device.decommission' }).total).toBe(1);
     expectProblem(

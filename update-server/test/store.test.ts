@@ -78,7 +78,7 @@ describe('migrations', () => {
 });
 
 describe('DeviceRepository', () => {
-  it('keeps devices across a close and reopen of the database file', () => {
+  it('keeps devices across a close and reopen of the database file', async () => {
     const { db, file } = freshDb();
     runMigrations(db, ALL_MIGRATIONS);
     const { secret } = new DeviceRepository(db, manualClock()).create({
@@ -93,10 +93,10 @@ describe('DeviceRepository', () => {
     expect(runMigrations(reopened, ALL_MIGRATIONS)).toEqual([]);
     const devices = new DeviceRepository(reopened, manualClock());
     expect(devices.get('dev-1')).toMatchObject({ hwClass: 'pi4', tags: { site: 'lab' } });
-    expect(devices.authenticate('dev-1', secret)).toBe(true);
+    expect(await devices.authenticate('dev-1', secret)).toBe(true);
   });
 
-  it('stores the secret only as a scrypt hash and authenticates in constant time', () => {
+  it('stores the secret only as a scrypt hash and authenticates in constant time', async () => {
     const { db } = freshDb();
     runMigrations(db, ALL_MIGRATIONS);
     const devices = new DeviceRepository(db, manualClock());
@@ -105,9 +105,21 @@ describe('DeviceRepository', () => {
     const row = db.prepare('SELECT secret_hash FROM devices').get() as { secret_hash: string };
     expect(row.secret_hash).toMatch(/^scrypt\$\d+\$\d+\$\d+\$[\w-]+\$[\w-]+$/);
     expect(row.secret_hash).not.toContain(secret);
-    expect(devices.authenticate('dev-1', secret)).toBe(true);
-    expect(devices.authenticate('dev-1', `${secret}x`)).toBe(false);
-    expect(devices.authenticate('dev-2', secret)).toBe(false);
+    expect(await devices.authenticate('dev-1', secret)).toBe(true);
+    expect(await devices.authenticate('dev-1', `${secret}x`)).toBe(false);
+    expect(await devices.authenticate('dev-2', secret)).toBe(false);
+  });
+
+  it('still refuses a wrong secret after the right one was remembered', async () => {
+    const { db } = freshDb();
+    runMigrations(db, ALL_MIGRATIONS);
+    const devices = new DeviceRepository(db, manualClock());
+    const { secret } = devices.create({ id: 'dev-1', hwClass: 'pi4' });
+    expect(await devices.authenticate('dev-1', secret)).toBe(true);
+    expect(await devices.authenticate('dev-1', secret)).toBe(true);
+    expect(await devices.authenticate('dev-1', `${secret}x`)).toBe(false);
+    expect(await devices.authenticate('dev-1', '')).toBe(false);
+    expect(await devices.authenticate('dev-1', secret)).toBe(true);
   });
 
   it('refuses a second device with the same id', () => {
@@ -120,13 +132,15 @@ describe('DeviceRepository', () => {
     expectCode(() => devices.create({ id: 'dev-2', hwClass: 'pi 4' }), 'FB_ERR_ARGUMENT');
   });
 
-  it('decommissioning erases the credentials so the device can never authenticate again', () => {
+  it('decommissioning erases the credentials so the device can never authenticate again', async () => {
     const { db } = freshDb();
     runMigrations(db, ALL_MIGRATIONS);
     const devices = new DeviceRepository(db, manualClock());
     const { secret } = devices.create({ id: 'dev-1', hwClass: 'pi4' });
+    // Authenticated once, so its secret is remembered: the decommission must win over that.
+    expect(await devices.authenticate('dev-1', secret)).toBe(true);
     expect(devices.decommission('dev-1').status).toBe('decommissioned');
-    expect(devices.authenticate('dev-1', secret)).toBe(false);
+    expect(await devices.authenticate('dev-1', secret)).toBe(false);
     expectCode(() => devices.decommission('dev-1'), 'FB_ERR_DEVICE_DECOMMISSIONED');
     expectCode(() => devices.decommission('nope'), 'FB_ERR_DEVICE_UNKNOWN');
   });

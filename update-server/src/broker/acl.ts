@@ -35,12 +35,12 @@ export interface ConnectRefusal extends Refusal {
 }
 
 /** Checks the credentials of a CONNECT; undefined when the client may connect. */
-export function checkConnect(
+export async function checkConnect(
   clientId: string | undefined,
   username: string | undefined,
   password: Buffer | undefined,
   devices: Pick<DevicePort, 'authenticate'>,
-): ConnectRefusal | undefined {
+): Promise<ConnectRefusal | undefined> {
   if (username === undefined || password === undefined) {
     return refuseConnect('FB_ERR_BROKER_AUTH', 'no username or password', CONNACK_BAD_CREDENTIALS);
   }
@@ -61,7 +61,7 @@ export function checkConnect(
   if (password.length > MAX_PASSWORD_BYTES) {
     return refuseConnect('FB_ERR_BROKER_AUTH', 'password too long', CONNACK_BAD_CREDENTIALS);
   }
-  if (!devices.authenticate(username, password.toString('utf8'))) {
+  if (!(await devices.authenticate(username, password.toString('utf8')))) {
     return refuseConnect('FB_ERR_BROKER_AUTH', 'credentials refused', CONNACK_BAD_CREDENTIALS);
   }
   return undefined;

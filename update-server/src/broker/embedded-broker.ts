@@ -55,12 +55,24 @@ export async function startEmbeddedBus(options: BusOptions, deps: BusDeps): Prom
     drainTimeout: options.drainTimeoutMs,
     maxClientsIdLength: 64,
     authenticate(client, username, password, done) {
-      const refusal =
-        checkConnect(client.id, username, password, deps.devices) ??
+      const certificate = () =>
         checkClientCertificate(requireClientCert, peerNames.get(client.conn as Duplex), username);
-      if (!refusal) return done(null, true);
-      rejections.record(refusal.code, clientFields(client), 'broker refused a connection');
-      done(Object.assign(new Error(refusal.reason), { returnCode: refusal.returnCode }), false);
+      checkConnect(client.id, username, password, deps.devices).then(
+        (credentials) => {
+          const refusal = credentials ?? certificate();
+          if (!refusal) return done(null, true);
+          rejections.record(refusal.code, clientFields(client), 'broker refused a connection');
+          done(Object.assign(new Error(refusal.reason), { returnCode: refusal.returnCode }), false);
+        },
+        (err: unknown) => {
+          rejections.record(
+            'FB_ERR_INTERNAL',
+            { ...clientFields(client), err: (err as Error).message },
+            'connection check failed',
+          );
+          done(Object.assign(new Error('server error'), { returnCode: 3 }), false);
+        },
+      );
     },
     authorizePublish(client, packet, done) {
       const refusal = checkPublish(deps.topics, client?.id, packet.topic, packet.retain);

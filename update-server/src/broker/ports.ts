@@ -28,7 +28,7 @@ export interface DeviceTouch {
 export interface DevicePort {
   get(id: string): DeviceRecord | undefined;
   /** False for unknown, decommissioned or wrong secret; scrypt hash, constant-time compare. */
-  authenticate(id: string, secret: string): boolean;
+  authenticate(id: string, secret: string): Promise<boolean>;
   /** Records what the device reported. */
   touch(id: string, fields: DeviceTouch): void;
 }

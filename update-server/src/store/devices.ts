@@ -8,7 +8,9 @@ import type { DeviceTouch } from '../broker/ports.js';
 import type { Clock } from '../clock.js';
 import { type Db, isUniqueViolation } from './db.js';
 import { Conditions } from './conditions.js';
-import { hashSecret, newSecret, verifySecret } from './secret-hash.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+import { hashSecret, newSecret, verifySecretAsync } from './secret-hash.js';
 import { assertHardwareClass, assertTagKey, assertTags } from './validate.js';
 
 export type DeviceStatus = 'active' | 'decommissioned';
@@ -58,6 +60,9 @@ const COLUMNS =
 /** Largest page a list returns. */
 export const MAX_PAGE = 1000;
 
+/** Most devices whose last good secret is remembered (`authenticate`). */
+const VERIFIED_CACHE_ENTRIES = 100_000;
+
 function toRecord(row: DeviceRow): DeviceRecord {
   return {
     id: row.id,
@@ -76,6 +81,12 @@ function toRecord(row: DeviceRow): DeviceRecord {
 export class DeviceRepository {
   private readonly db: Db;
   private readonly clock: Clock;
+  /**
+   * Per device, the stored hash a secret last matched and that secret's SHA-256, so that a
+   * reconnect costs one SHA-256 instead of one scrypt. An entry counts only while the row still
+   * holds the same hash: a decommissioned device (hash erased) is refused whatever is cached.
+   */
+  private readonly verified = new Map<string, { stored: string; digest: Buffer }>();
 
   constructor(db: Db, clock: Clock) {
     this.db = db;
@@ -124,12 +135,30 @@ export class DeviceRepository {
   }
 
   /** False for an unknown or decommissioned device and for a wrong secret. */
-  authenticate(id: string, secret: string): boolean {
+  async authenticate(id: string, secret: string): Promise<boolean> {
+    const stored = this.secretHashOf(id);
+    if (!stored) return false;
+    const digest = createHash('sha256').update(secret).digest();
+    const known = this.verified.get(id);
+    if (known?.stored === stored && timingSafeEqual(known.digest, digest)) return true;
+
+    if (!(await verifySecretAsync(secret, stored))) return false;
+    // The row may have changed while scrypt ran (a decommission): only a still-current hash
+    // is remembered, and the answer follows the row as it is now.
+    if (this.secretHashOf(id) !== stored) return false;
+    this.verified.delete(id);
+    this.verified.set(id, { stored, digest });
+    if (this.verified.size > VERIFIED_CACHE_ENTRIES) {
+      this.verified.delete(this.verified.keys().next().value as string);
+    }
+    return true;
+  }
+
+  private secretHashOf(id: string): string | null | undefined {
     const row = this.db
       .prepare(`SELECT secret_hash FROM devices WHERE id = ? AND status = 'active'`)
       .get(id) as { secret_hash: string | null } | undefined;
-    if (!row?.secret_hash) return false;
-    return verifySecret(secret, row.secret_hash);
+    return row?.secret_hash;
   }
 
   /** Records what the device reported; fields left out keep their value. */

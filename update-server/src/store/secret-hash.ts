@@ -4,11 +4,12 @@
  *
  * Cost: scrypt's work factor exists to slow down guessing of human-chosen passwords. A device
  * secret is 256 random bits, which no amount of guessing reaches, so the factor buys nothing but
- * latency on every MQTT connect (the broker authenticates synchronously). N = 2^10 keeps a
- * connect near 3 ms; the stored format records N, r and p, so a later build may raise them
- * without invalidating existing hashes.
+ * latency on every MQTT connect. N = 2^10 keeps a check near 3 ms; the stored format records N,
+ * r and p, so a later build may raise them without invalidating existing hashes. The broker
+ * checks with `verifySecretAsync`, in libuv's thread pool: checked on the main thread, 2,000
+ * devices connecting at once held the event loop for six seconds.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 const SECRET_BYTES = 32;
 const SALT_BYTES = 16;
@@ -31,17 +32,41 @@ export function hashSecret(secret: string): string {
     .join('$');
 }
 
-/** True when `secret` matches `stored`; false for any malformed stored value. */
-export function verifySecret(secret: string, stored: string): boolean {
+interface StoredHash {
+  readonly salt: Buffer;
+  readonly expected: Buffer;
+  readonly cost: { N: number; r: number; p: number; maxmem: number };
+}
+
+/** The parts of a stored hash, or undefined when it is malformed or out of bounds. */
+function parseStored(stored: string): StoredHash | undefined {
   const parts = stored.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
   if (![N, r, p].every(Number.isInteger) || N < 2 || N > MAX_N || r < 1 || r > 32 || p !== 1) {
-    return false;
+    return undefined;
   }
   const salt = Buffer.from(parts[4] ?? '', 'base64url');
   const expected = Buffer.from(parts[5] ?? '', 'base64url');
-  if (expected.length !== HASH_BYTES) return false;
-  const actual = scryptSync(secret, salt, HASH_BYTES, { N, r, p, maxmem: 256 * N * r + 1024 });
-  return timingSafeEqual(actual, expected);
+  if (expected.length !== HASH_BYTES) return undefined;
+  return { salt, expected, cost: { N, r, p, maxmem: 256 * N * r + 1024 } };
+}
+
+/** True when `secret` matches `stored`; false for any malformed stored value. */
+export function verifySecret(secret: string, stored: string): boolean {
+  const parsed = parseStored(stored);
+  if (!parsed) return false;
+  const actual = scryptSync(secret, parsed.salt, HASH_BYTES, parsed.cost);
+  return timingSafeEqual(actual, parsed.expected);
+}
+
+/** `verifySecret` in libuv's thread pool, leaving the event loop free. */
+export function verifySecretAsync(secret: string, stored: string): Promise<boolean> {
+  const parsed = parseStored(stored);
+  if (!parsed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    scrypt(secret, parsed.salt, HASH_BYTES, parsed.cost, (err, actual) => {
+      resolve(!err && timingSafeEqual(actual, parsed.expected));
+    });
+  });
 }

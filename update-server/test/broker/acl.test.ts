@@ -5,25 +5,31 @@ import { checkConnect, checkPublish, checkSubscribe, mayForward } from '../../sr
 import { topicMatches } from '../../src/broker/topic-match.js';
 
 const topics = new Topics();
-const devices = { authenticate: (id: string, secret: string) => id === 'dev-a' && secret === 's3' };
+const devices = {
+  authenticate: async (id: string, secret: string) => id === 'dev-a' && secret === 's3',
+};
 const pw = (s: string) => Buffer.from(s);
 
 describe('broker ACL', () => {
-  it('accepts a device whose client id equals its username and whose secret matches', () => {
-    expect(checkConnect('dev-a', 'dev-a', pw('s3'), devices)).toBeUndefined();
+  it('accepts a device whose client id equals its username and whose secret matches', async () => {
+    expect(await checkConnect('dev-a', 'dev-a', pw('s3'), devices)).toBeUndefined();
   });
 
-  it('refuses a connect without credentials, with a wrong secret or a non-device username', () => {
-    expect(checkConnect('dev-a', undefined, undefined, devices)?.code).toBe('FB_ERR_BROKER_AUTH');
-    expect(checkConnect('dev-a', 'dev-a', pw('nope'), devices)?.code).toBe('FB_ERR_BROKER_AUTH');
-    expect(checkConnect('a/#', 'a/#', pw('s3'), devices)?.code).toBe('FB_ERR_BROKER_AUTH');
-    expect(checkConnect('dev-a', 'dev-a', Buffer.alloc(1000), devices)?.code).toBe(
+  it('refuses a connect without credentials, with a wrong secret or a non-device username', async () => {
+    expect((await checkConnect('dev-a', undefined, undefined, devices))?.code).toBe(
+      'FB_ERR_BROKER_AUTH',
+    );
+    expect((await checkConnect('dev-a', 'dev-a', pw('nope'), devices))?.code).toBe(
+      'FB_ERR_BROKER_AUTH',
+    );
+    expect((await checkConnect('a/#', 'a/#', pw('s3'), devices))?.code).toBe('FB_ERR_BROKER_AUTH');
+    expect((await checkConnect('dev-a', 'dev-a', Buffer.alloc(1000), devices))?.code).toBe(
       'FB_ERR_BROKER_AUTH',
     );
   });
 
-  it('refuses a client id that differs from the username', () => {
-    const refusal = checkConnect('other', 'dev-a', pw('s3'), devices);
+  it('refuses a client id that differs from the username', async () => {
+    const refusal = await checkConnect('other', 'dev-a', pw('s3'), devices);
     expect(refusal?.code).toBe('FB_ERR_CLIENT_ID_MISMATCH');
     expect(refusal?.returnCode).toBe(2);
   });

@@ -57,7 +57,7 @@ export class FakeDevices {
   get(id: string): DeviceRecord | undefined {
     return this.records.get(id);
   }
-  authenticate(id: string, secret: string): boolean {
+  async authenticate(id: string, secret: string): Promise<boolean> {
     const r = this.records.get(id);
     return r !== undefined && r.status === 'active' && r.secret === secret;
   }
