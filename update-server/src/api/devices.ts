@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { ServerContext } from '../context.js';
 import { DeviceHistory } from '../store/history.js';
+import { newCredentials } from '../store/secret-hash.js';
 import { parseTagPair } from '../store/validate.js';
 import { actorOf, bearerSecurity, requireRole } from './auth.js';
 import { errorResponses } from './errors.js';
@@ -155,7 +156,12 @@ export async function devicesRoutes(app: FastifyInstance, ctx: ServerContext): P
     },
     async (request, reply) => {
       const { id, hardwareClass, tags } = request.body;
-      const { device, secret } = ctx.devices.create({ id, hwClass: hardwareClass, tags });
+      // Hashed in the thread pool: a fleet registering at once must not stall the broker.
+      const credentials = await newCredentials();
+      const { device, secret } = ctx.devices.create(
+        { id, hwClass: hardwareClass, tags },
+        credentials,
+      );
       ctx.audit.record(actorOf(request), 'device.register', device.id, {
         hardwareClass,
         tags: device.tags,

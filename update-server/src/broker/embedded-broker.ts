@@ -14,7 +14,9 @@
  * - retained messages and offline queues are unbounded: only the server retains (devices only
  *   their presence), and each client's QoS 1 queue is bounded;
  * - past `concurrency` deliveries in flight, its emitter releases queued messages recursively
- *   and can overflow the stack: the cap is lifted (`test/broker/burst.test.ts`).
+ *   and can overflow the stack: the cap is lifted (`test/broker/burst.test.ts`);
+ * - its in-memory persistence tests each SUBSCRIBE against every retained topic, quadratic in
+ *   the fleet: `retained-index.ts` looks only under the filter's literal prefix.
  */
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes';
 import type { Duplex } from 'node:stream';
@@ -25,6 +27,7 @@ import { checkConnect, checkPublish, checkSubscribe, mayForward } from './acl.js
 import { type OutgoingQueues, boundOutgoingQueues } from './bounded-persistence.js';
 import { type FrameViolation, GuardedConnection } from './frame-guard.js';
 import { type Listener, listenMqtt, listenWebSocket } from './listeners.js';
+import { type RetainedStore, indexRetained } from './retained-index.js';
 import type {
   BusDeps,
   BusOptions,
@@ -112,6 +115,7 @@ export async function startEmbeddedBus(options: BusOptions, deps: BusDeps): Prom
     },
   });
 
+  indexRetained((broker as unknown as { persistence: RetainedStore }).persistence);
   boundOutgoingQueues(
     (broker as unknown as { persistence: OutgoingQueues }).persistence,
     options.maxQueuedPerClient,

@@ -95,25 +95,30 @@ export class DeviceRepository {
 
   /**
    * Registers a device and returns it with its secret, which is not stored and cannot be shown
-   * again.
+   * again. `credentials` (from `newCredentials`, hashed off the event loop) are used when given;
+   * otherwise a secret is made and hashed here, synchronously.
    *
    * @throws FetchbackError `FB_ERR_DEVICE_ID_INVALID`, `FB_ERR_ARGUMENT`, `FB_ERR_DEVICE_EXISTS`
    */
-  create(input: { id: string; hwClass: string; tags?: Record<string, string> }): {
+  create(
+    input: { id: string; hwClass: string; tags?: Record<string, string> },
+    credentials?: { secret: string; secretHash: string },
+  ): {
     device: DeviceRecord;
     secret: string;
   } {
     const id = assertDeviceId(input.id);
     const hwClass = assertHardwareClass(input.hwClass);
     const tags = assertTags(input.tags ?? {});
-    const secret = newSecret();
+    const secret = credentials?.secret ?? newSecret();
+    const secretHash = credentials?.secretHash ?? hashSecret(secret);
     try {
       this.db
         .prepare(
           `INSERT INTO devices (id, hw_class, tags, status, secret_hash, online, created_at)
            VALUES (?, ?, ?, 'active', ?, 0, ?)`,
         )
-        .run(id, hwClass, JSON.stringify(tags), hashSecret(secret), this.clock.now());
+        .run(id, hwClass, JSON.stringify(tags), secretHash, this.clock.now());
     } catch (err) {
       if (isUniqueViolation(err)) throw fbError('FB_ERR_DEVICE_EXISTS', id);
       throw err;

@@ -26,7 +26,26 @@ export function newSecret(): string {
 /** The storable hash of a secret. */
 export function hashSecret(secret: string): string {
   const salt = randomBytes(SALT_BYTES);
-  const hash = scryptSync(secret, salt, HASH_BYTES, COST);
+  return formatHash(salt, scryptSync(secret, salt, HASH_BYTES, COST));
+}
+
+/** `hashSecret` in libuv's thread pool, leaving the event loop free. */
+export function hashSecretAsync(secret: string): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  return new Promise((resolve, reject) => {
+    scrypt(secret, salt, HASH_BYTES, COST, (err, hash) =>
+      err ? reject(err) : resolve(formatHash(salt, hash)),
+    );
+  });
+}
+
+/** A new secret and its storable hash, hashed off the event loop. */
+export async function newCredentials(): Promise<{ secret: string; secretHash: string }> {
+  const secret = newSecret();
+  return { secret, secretHash: await hashSecretAsync(secret) };
+}
+
+function formatHash(salt: Buffer, hash: Buffer): string {
   return ['scrypt', COST.N, COST.r, COST.p, salt.toString('base64url'), hash.toString('base64url')]
     .map(String)
     .join('$');
