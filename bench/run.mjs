@@ -176,6 +176,13 @@ function summaryRows(result) {
           s.ratioVsHttp,
         ],
         [`single ${s.sizeMiB} MiB`, 'agent peak RSS MiB', s.agentPeakRssMiB, '', ''],
+        [
+          `single ${s.sizeMiB} MiB`,
+          'CPU ms per MiB, server | agent',
+          `${s.serverCpuMsPerMiB} | ${s.agentCpuMsPerMiB}`,
+          '',
+          '',
+        ],
       ]);
     case 'fleet':
       return [

@@ -166,6 +166,9 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       ratioVsRawMqtt: round(fb.mbPerS / raw.mbPerS, 2),
       ratioVsHttp: round(fb.mbPerS / http.mbPerS, 2),
       agentPeakRssMiB: round(fb.agentPeakRssMiB),
+      // CPU per MiB moved, each side (the server's includes the embedded broker).
+      serverCpuMsPerMiB: round((fb.serverCpuS * 1000) / mib, 1),
+      agentCpuMsPerMiB: round((fb.agentCpuS * 1000) / mib, 1),
     });
   }
   return results;
