@@ -4,6 +4,7 @@
  */
 import { withLimits } from '@fetchback/device-agent';
 import { fbError } from '@fetchback/shared';
+import { DEFAULT_URL } from '@fetchback/update-server';
 import { type Command, Option } from 'commander';
 
 import { FAULTS, PROFILES, resolveFaults } from './faults/profiles.js';
@@ -45,8 +46,8 @@ export function declareOptions(program: Command): Command {
   return program
     .option(
       '--server <url>',
-      'update server HTTP base URL (env FETCHBACK_URL)',
-      process.env.FETCHBACK_URL,
+      'update server HTTP base URL (env FETCHBACK_URL; default: the local `npm start` server)',
+      process.env.FETCHBACK_URL ?? DEFAULT_URL,
     )
     .option(
       '--token <token>',

@@ -6,6 +6,7 @@ export { type RouteModule, buildApi, CORE_ROUTES } from './api/app.js';
 export { actorOf, requireRole, type Principal } from './api/auth.js';
 export { problem, type Problem, PROBLEM_CONTENT_TYPE } from './api/errors.js';
 export { FetchbackClient, type ClientOptions } from './cli/client.js';
+export { DEFAULT_URL } from './cli/common.js';
 export { type Clock, systemClock } from './clock.js';
 export {
   type ConfigSources,
