@@ -1,7 +1,11 @@
 /**
  * Device registration through the API, with the credentials kept in the state directory so
  * that the next run reuses the same devices (a device secret is shown only once, at
- * registration). The file is per server URL and readable by its owner only.
+ * registration). The file is per server URL and readable by its owner only. Before reuse the
+ * server is asked which of the run's stored devices it still has as active, and the others are
+ * registered again; a registration that hands out another root key or broker URL than the ones
+ * stored means a new server at the same URL (its data directory removed), and the stored
+ * record is replaced. Stored secrets of such a server would only be refused.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,6 +36,8 @@ interface StoredFile {
 }
 
 const FILE = 'credentials.json';
+/** Devices asked for per page when checking the stored ones (the API's largest page). */
+const LIST_PAGE = 1000;
 
 export interface RegisterOptions {
   readonly client: FetchbackClient;
@@ -61,7 +67,7 @@ export async function registerFleet(options: RegisterOptions): Promise<FleetCred
   const file = await readStored(options.stateDir);
   const key = options.client.baseUrl;
   const ids = deviceIds(options.prefix, options.count);
-  let server = file.servers[key];
+  let server = await stillKnown(options, file.servers[key], ids);
   let done = ids.filter((id) => server?.devices[id]).length;
   options.onRegistered?.(done, ids.length);
 
@@ -71,12 +77,17 @@ export async function registerFleet(options: RegisterOptions): Promise<FleetCred
     while (next < missing.length) {
       const id = missing[next++] as string;
       const { agentConfig } = await register(options, id);
-      server ??= {
-        brokerUrl: agentConfig.brokerUrl,
-        rootPublicKey: agentConfig.rootPublicKey,
-        topicPrefix: agentConfig.topicPrefix,
-        devices: {},
-      };
+      if (
+        server?.rootPublicKey !== agentConfig.rootPublicKey ||
+        server.brokerUrl !== agentConfig.brokerUrl
+      ) {
+        server = {
+          brokerUrl: agentConfig.brokerUrl,
+          rootPublicKey: agentConfig.rootPublicKey,
+          topicPrefix: agentConfig.topicPrefix,
+          devices: {},
+        };
+      }
       server.devices[id] = {
         password: agentConfig.password,
         hardwareClass: agentConfig.hardwareClass,
@@ -106,6 +117,32 @@ export async function registerFleet(options: RegisterOptions): Promise<FleetCred
       ...(known.devices[id] as StoredServer['devices'][string]),
     })),
   };
+}
+
+/** The stored record without those of `ids` that the server no longer has as active. */
+async function stillKnown(
+  options: RegisterOptions,
+  stored: StoredServer | undefined,
+  ids: readonly string[],
+): Promise<StoredServer | undefined> {
+  if (!stored || !ids.some((id) => stored.devices[id])) return stored;
+  const active = new Set<string>();
+  for (let offset = 0; ;) {
+    const page = await options.client.listDevices({
+      tags: { fleet: options.prefix },
+      status: 'active',
+      limit: LIST_PAGE,
+      offset,
+    });
+    page.items.forEach((device) => active.add(device.id));
+    offset += page.items.length;
+    if (page.items.length === 0 || offset >= page.total) break;
+  }
+  const gone = new Set(ids.filter((id) => !active.has(id)));
+  const devices = Object.fromEntries(
+    Object.entries(stored.devices).filter(([id]) => !gone.has(id)),
+  );
+  return { ...stored, devices };
 }
 
 async function register(options: RegisterOptions, id: string) {
