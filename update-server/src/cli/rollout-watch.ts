@@ -1,8 +1,8 @@
 /**
  * `fetchback rollout status --watch`: one progress bar per wave, fed by the server-sent event
- * stream (each event triggers a throttled re-read of the rollout). On a terminal that is not a
- * TTY it stays quiet and prints one line per rollout state change. Ends when the rollout
- * completes or is aborted.
+ * stream (each event triggers a throttled re-read of the rollout). When the output is not a TTY
+ * it prints the summary line again whenever it changes (state, wave or counts), so a log shows
+ * the waves advance. Ends when the rollout completes or is aborted.
  */
 import { MultiBar, Presets } from 'cli-progress';
 import type { SingleBar } from 'cli-progress';
@@ -93,7 +93,9 @@ export async function watchRollout(
     pending = undefined;
     const view = await client.get(id);
     if (bars) bars.render(view);
-    else if (view.state !== last?.state) process.stdout.write(`${summaryLine(view)}\n`);
+    else if (!last || summaryLine(view) !== summaryLine(last)) {
+      process.stdout.write(`${summaryLine(view)}\n`);
+    }
     last = view;
     if (isFinished(view)) stop.abort();
   };
