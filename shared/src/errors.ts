@@ -82,6 +82,7 @@ export const ERROR_CATALOGUE = {
 
   // Back phase.
   FB_ERR_ACK_UNKNOWN_ASSIGNMENT: entry('remote', 409, 'ACK names an assignment not issued'),
+  FB_ERR_ACK_SIGNATURE: entry('remote', 401, 'ACK signature missing or not by the device key'),
   FB_ERR_DEADLINE_MISSED: entry('remote', 400, 'acknowledgement deadline passed'),
 
   // Transport.

@@ -13,15 +13,17 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import { type CborValue, concatBytes, encodeDeterministic } from './cbor.js';
 import { sha256 } from './digest.js';
 import { fbError } from './errors.js';
-import type {
-  AssignmentBody,
-  KeyCertificate,
-  KeyCertificateBody,
-  KeyRole,
-  ReleaseBody,
-  Signature,
-  SignedAssignment,
-  SignedRelease,
+import {
+  type AckRequest,
+  type AssignmentBody,
+  type KeyCertificate,
+  type KeyCertificateBody,
+  type KeyRole,
+  type ReleaseBody,
+  type Signature,
+  type SignedAssignment,
+  type SignedRelease,
+  ackSigningBody,
 } from './messages.js';
 
 // RFC 8032 §5.1 needs SHA-512; noble leaves the choice to the host to stay dependency-free.
@@ -225,4 +227,34 @@ export function signRelease(body: ReleaseBody, keys: readonly KeyPair[]): Signed
  */
 export function signAssignment(body: AssignmentBody, key: KeyPair): SignedAssignment {
   return { body, sig: signBody('assignment', body, key) };
+}
+
+/**
+ * Signs an ACK_REQ with the device's key (`docs/protocol.md` §8.2): returns it with `dk` (the
+ * public key) and `sig` (purpose `ack`, over `ackSigningBody`). Any `dk` or `sig` it had is
+ * replaced.
+ *
+ * @throws FetchbackError `FB_ERR_KEY_INVALID` for a bad key, `FB_ERR_ARGUMENT` for a field with
+ *   no deterministic encoding.
+ */
+export function signAckRequest(message: AckRequest, key: KeyPair): AckRequest {
+  const { sig: _sig, ...unsigned } = message;
+  const body = ackSigningBody({ ...unsigned, dk: key.publicKey });
+  const sig = signBytes(key.secretKey, signingInput('ack', body as CborValue));
+  return { ...unsigned, dk: key.publicKey, sig };
+}
+
+/**
+ * True when the ACK_REQ carries a signature that verifies with `publicKey` (the key the server
+ * pinned for the device, or `dk` itself when none is pinned yet). False when unsigned.
+ */
+export function verifyAckRequest(message: AckRequest, publicKey: Uint8Array): boolean {
+  if (message.sig === undefined) return false;
+  let input: Uint8Array;
+  try {
+    input = signingInput('ack', ackSigningBody(message) as CborValue);
+  } catch {
+    return false;
+  }
+  return verifyBytes(publicKey, input, message.sig);
 }

@@ -211,6 +211,10 @@ export interface AckRequest extends UnknownFields {
   /** Firmware version running now. */
   readonly ver?: string;
   readonly detail?: string;
+  /** The device's ed25519 public key; present together with `sig`. */
+  readonly dk?: Uint8Array;
+  /** ed25519 signature (purpose `ack`) by `dk` over every other field (`ackSigningBody`). */
+  readonly sig?: Uint8Array;
 }
 
 export interface AckResponse extends UnknownFields {
@@ -513,7 +517,25 @@ export function decodeAckRequest(bytes: Uint8Array): AckRequest {
   uintField(map, 'at');
   optTextField(map, 'ver', LIMITS.maxVersionLength);
   optTextField(map, 'detail', LIMITS.maxDetailLength);
+  optBytesField(map, 'dk', PUBLIC_KEY_BYTES);
+  optBytesField(map, 'sig', SIGNATURE_BYTES);
+  if ((map.dk === undefined) !== (map.sig === undefined)) {
+    const missing = map.dk === undefined ? 'dk' : 'sig';
+    throw fbError('FB_ERR_MSG_FIELD_MISSING', `"dk" and "sig" go together: no "${missing}"`, {
+      field: missing,
+    });
+  }
   return map as unknown as AckRequest;
+}
+
+/**
+ * What an ACK_REQ's signature covers (`docs/protocol.md` §8.2): the message as sent, `v`, `t`,
+ * `dk` and unknown fields included, without `sig`.
+ */
+export function ackSigningBody(message: AckRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...message, ...header('ack_req') };
+  delete body.sig;
+  return body;
 }
 
 /**
