@@ -53,6 +53,7 @@ import {
 } from './lifecycle/machine.js';
 import { Reporter } from './lifecycle/reporter.js';
 import { type LifecycleState, isResting } from './lifecycle/transitions.js';
+import { loadOrCreateDeviceKey } from './device-key.js';
 import { type AgentLimits, DEFAULT_LIMITS } from './limits.js';
 import { Outbox, type OutboxEntry } from './outbox/outbox.js';
 import type { SlotStorage } from './storage/slot-storage.js';
@@ -172,6 +173,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    * starts the lifecycle, then connects. Resolves once connected and subscribed.
    */
   async start(): Promise<void> {
+    this.reporter.signWith(await loadOrCreateDeviceKey(this.deps.stateStore, this.log));
     const stored = await this.deps.stateStore.readJson<AgentState>(STATE_DOCUMENT);
     await this.outbox.load();
     this.machine = new Machine(

@@ -20,6 +20,7 @@ export * from './lifecycle/machine.js';
 export * from './lifecycle/reporter.js';
 export * from './lifecycle/transitions.js';
 export * from './outbox/outbox.js';
+export * from './device-key.js';
 export * from './storage/atomic-file.js';
 export * from './storage/dir-slots.js';
 export * from './storage/memory-slots.js';

@@ -7,6 +7,7 @@
  *     <dataDir>/state/outbox.json    ACKs and STATUS reports waiting for their ACK_RESP
  *     <dataDir>/state/ctab-<seq>.bin the verified chunk table of the job
  *     <dataDir>/state/held-<seq>.bin bitmap of the chunks held
+ *     <dataDir>/state/device-key.bin the device's ed25519 key, which signs every ACK_REQ
  *     <slots.dir>/a.img, b.img, current -> a.img
  */
 import { readFileSync } from 'node:fs';

@@ -230,7 +230,7 @@ export function signAssignment(body: AssignmentBody, key: KeyPair): SignedAssign
 }
 
 /**
- * Signs an ACK_REQ with the device's key (`docs/protocol.md` §8.2): returns it with `dk` (the
+ * Signs an ACK_REQ with the device's key (`docs/protocol.md` §8.5): returns it with `dk` (the
  * public key) and `sig` (purpose `ack`, over `ackSigningBody`). Any `dk` or `sig` it had is
  * replaced.
  *

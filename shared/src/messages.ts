@@ -529,7 +529,7 @@ export function decodeAckRequest(bytes: Uint8Array): AckRequest {
 }
 
 /**
- * What an ACK_REQ's signature covers (`docs/protocol.md` §8.2): the message as sent, `v`, `t`,
+ * What an ACK_REQ's signature covers (`docs/protocol.md` §8.5): the message as sent, `v`, `t`,
  * `dk` and unknown fields included, without `sig`.
  */
 export function ackSigningBody(message: AckRequest): Record<string, unknown> {

@@ -1,5 +1,5 @@
 /**
- * ACK_REQ signatures by the device key (`docs/protocol.md` §8.2): they survive the wire (the
+ * ACK_REQ signatures by the device key (`docs/protocol.md` §8.5): they survive the wire (the
  * signed body is re-encoded deterministically on the other side), cover every field, and are
  * refused for any change or any other key.
  */

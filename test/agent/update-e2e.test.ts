@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { sha256, toHex } from '@fetchback/shared';
+import { publicKeyOf, sha256, toHex } from '@fetchback/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type TestServer, startTestServer } from '../server/support/server-harness.js';
@@ -144,6 +144,12 @@ describe.each([{ link: 'MQTT' }, { link: 'MQTT over TLS with a client certificat
       });
       expect(device.device.currentVersion).toBe('1.1.0');
       expect(await stepsFor(seq)).toEqual(['committed', 'downloaded', 'installed']);
+
+      // Every ACK was signed by the key the agent keeps in its data directory, which the
+      // server pinned (docs/protocol.md §8.5).
+      expect(device.history.acks.every((a: { signed: boolean }) => a.signed)).toBe(true);
+      const seed = readFileSync(join(dir, 'data', 'state', 'device-key.bin'));
+      expect(device.deviceKey?.publicKey).toBe(toHex(publicKeyOf(new Uint8Array(seed))));
 
       // The active slot holds exactly the released bytes.
       const active = readFileSync(join(dir, 'data', 'slots', 'current'));

@@ -34,6 +34,7 @@ export interface ServerOptions {
   readonly maxWaitingChunks: number;
   readonly cacheBytes: number;
   readonly assignmentTtlS: number;
+  readonly requireSignedAcks: boolean;
   readonly apiBodyLimitBytes: number;
   readonly certValidityDays: number;
   readonly logLevel: LogLevel;
@@ -190,6 +191,12 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     min: 0,
     max: 64 * GiB,
   }),
+  spec(
+    'requireSignedAcks',
+    'bool',
+    false,
+    'refuse unsigned ACKs even from devices that never signed one (the first signed ACK pins a device key either way)',
+  ),
   spec('assignmentTtlS', 'int', 30 * DAY_S, 'validity of a signed assignment', {
     unit: 's',
     min: 60,

@@ -46,6 +46,13 @@ export interface AssignmentPort {
   ): { seq: number } | Promise<{ seq: number }>;
 }
 
+/** The device keys pinned from signed ACKs (delivery's `BackStore`, `docs/protocol.md` §8.5). */
+export interface DeviceKeyPort {
+  deviceKey(deviceId: string): Uint8Array | undefined;
+  /** Forgets the pinned key; the device's next signed ACK pins a new one. */
+  forgetDeviceKey(deviceId: string): boolean;
+}
+
 export interface ServerMetrics {
   /** Every metric of the server is registered here; `/metrics` serves it. */
   readonly registry: Registry;
@@ -67,4 +74,5 @@ export interface ServerContext {
   readonly tokens: TokenStore;
   readonly images: ImageStore;
   readonly bus: BusPort;
+  readonly deviceKeys: DeviceKeyPort;
 }

@@ -281,6 +281,7 @@ async function start(
     tokens: new TokenStore(db, clock),
     images,
     bus,
+    deviceKeys: delivery.back,
   };
   const rollouts = attachRollouts(ctx);
   stack.push('rollouts', () => rollouts.close());

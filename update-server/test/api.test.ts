@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 
-import { ERROR_CATALOGUE } from '@fetchback/shared';
+import { ERROR_CATALOGUE, generateKeyPair, keyId, toHex } from '@fetchback/shared';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { buildApi } from '../src/api/app.js';
+import { BackStore } from '../src/delivery/back-store.js';
 import { type TestContext, testContext } from './helpers.js';
 
 let t: TestContext;
@@ -93,6 +94,7 @@ describe('authentication and roles', () => {
     const changes: [string, string, unknown][] = [
       ['POST', '/api/v1/devices', { id: 'dev-2', hardwareClass: 'pi4' }],
       ['DELETE', '/api/v1/devices/dev-1', undefined],
+      ['POST', '/api/v1/devices/dev-1/reset-key', undefined],
       ['POST', '/api/v1/assignments', { releaseId: 'rel-x', deviceIds: ['dev-1'] }],
       ['POST', '/api/v1/tokens', { name: 'x', role: 'viewer' }],
       ['DELETE', '/api/v1/tokens/ops', undefined],
@@ -245,9 +247,35 @@ describe('devices', () => {
     await registerDevice();
     const res = (await call('GET', '/api/v1/devices/dev-1', 'viewer')).json();
     expect(res.device.id).toBe('dev-1');
+    expect(res.deviceKey).toBeNull();
     expect(res.history).toEqual({ assignments: [], acks: [], status: [] });
     expectProblem(
       await call('GET', '/api/v1/devices/nobody', 'viewer'),
+      404,
+      'FB_ERR_DEVICE_UNKNOWN',
+    );
+  });
+
+  it('shows the pinned device key and forgets it on reset-key, audited; 404 for an unknown id', async () => {
+    await registerDevice();
+    const key = generateKeyPair();
+    new BackStore(t.ctx.db).pinDeviceKey('dev-1', key.publicKey, 1);
+
+    const shown = (await call('GET', '/api/v1/devices/dev-1', 'viewer')).json();
+    expect(shown.deviceKey).toEqual({
+      publicKey: toHex(key.publicKey),
+      keyId: toHex(keyId(key.publicKey)),
+    });
+    const reset = await call('POST', '/api/v1/devices/dev-1/reset-key', 'operator');
+    expect(reset.statusCode).toBe(200);
+    expect(reset.json()).toMatchObject({ device: { id: 'dev-1' }, forgotten: true });
+    expect((await call('GET', '/api/v1/devices/dev-1', 'viewer')).json().deviceKey).toBeNull();
+    expect(
+      (await call('POST', '/api/v1/devices/dev-1/reset-key', 'operator')).json().forgotten,
+    ).toBe(false);
+    expect(t.ctx.audit.list({ action: 'device.reset-key' }).total).toBe(2);
+    expectProblem(
+      await call('POST', '/api/v1/devices/nobody/reset-key', 'operator'),
       404,
       'FB_ERR_DEVICE_UNKNOWN',
     );

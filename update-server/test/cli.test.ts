@@ -175,6 +175,9 @@ describe('fetchback CLI against a running server', () => {
 
     const shown = JSON.parse((await cli('--json', 'device', 'show', 'dev-1')).stdout);
     expect(shown.history.assignments[0]).toMatchObject({ seq: 1, releaseId: release.id });
+    expect(shown.deviceKey).toBeNull();
+    const reset = await cli('device', 'reset-key', 'dev-1');
+    expect(reset.stdout.trim()).toBe('dev-1 had no pinned key');
   });
 
   it('refuses a duplicate release and an unknown device with one coded line and exit 1', async () => {

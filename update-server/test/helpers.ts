@@ -14,6 +14,7 @@ import { Registry } from 'prom-client';
 import type { Clock } from '../src/clock.js';
 import { resolveConfig, type ServerOptions } from '../src/config.js';
 import type { AssignOptions, BusPort, ServerContext } from '../src/context.js';
+import { BackStore } from '../src/delivery/back-store.js';
 import { ServerEvents } from '../src/events.js';
 import { ImageStore } from '../src/images/image-store.js';
 import { initKeys } from '../src/keys/index.js';
@@ -101,6 +102,7 @@ export function testContext(
     tokens: tokenStore,
     images,
     bus,
+    deviceKeys: new BackStore(db),
   };
   const tokens = {
     admin: tokenStore.create('root-admin', 'admin').token,

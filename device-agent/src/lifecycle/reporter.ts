@@ -3,15 +3,18 @@
  *
  * ACK request ids are deterministic (`ack:<seq>:<rel prefix>:<step>`): a step repeated after a
  * crash sends the same rid, which the outbox and the server each record once. STATUS ids are
- * unique per run.
+ * unique per run. With a device key, every ACK_REQ is signed before it enters the outbox, so a
+ * retry sends the same signed bytes (`docs/protocol.md` §8.5).
  */
 import {
   type AckRequest,
   type AckStep,
+  type KeyPair,
   type StatusReport,
   encodeAckRequest,
   encodeStatus,
   fromHex,
+  signAckRequest,
 } from '@fetchback/shared';
 
 import type { Clock } from '../clock.js';
@@ -39,6 +42,7 @@ export class Reporter {
   private readonly runId: string;
   private readonly onReport: (kind: 'ack' | 'status', message: AckRequest | StatusReport) => void;
   private statusCount = 0;
+  private deviceKey: KeyPair | undefined;
 
   constructor(
     outbox: Outbox,
@@ -52,6 +56,11 @@ export class Reporter {
     this.onReport = onReport;
   }
 
+  /** Signs every later ACK_REQ with `key`. */
+  signWith(key: KeyPair): void {
+    this.deviceKey = key;
+  }
+
   static ackRid(subject: ReportSubject, step: AckStep): string {
     return `ack:${subject.seq}:${subject.rel.slice(0, 16)}:${step}`;
   }
@@ -62,7 +71,7 @@ export class Reporter {
     version: string,
     fields: ReportFields,
   ): Promise<AckRequest> {
-    const message: AckRequest = {
+    const unsigned: AckRequest = {
       rid: Reporter.ackRid(subject, step),
       seq: subject.seq,
       rel: fromHex(subject.rel),
@@ -72,6 +81,7 @@ export class Reporter {
       ver: version,
       ...(fields.detail ? { detail: fields.detail.slice(0, MAX_DETAIL) } : {}),
     };
+    const message = this.deviceKey ? signAckRequest(unsigned, this.deviceKey) : unsigned;
     await this.outbox.add({ kind: 'ack', rid: message.rid, payload: encodeAckRequest(message) });
     this.onReport('ack', message);
     return message;

@@ -2,7 +2,7 @@
  * Devices: register (returns the broker credentials once, as a ready agent config), list with
  * filters, show with history, decommission (credentials revoked, live connection dropped).
  */
-import { toHex } from '@fetchback/shared';
+import { keyId, toHex } from '@fetchback/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { ServerContext } from '../context.js';
@@ -61,6 +61,7 @@ const historySchema = {
           version: { type: ['string', 'null'] },
           at: { type: 'string' },
           receivedAt: { type: 'string' },
+          signed: { type: 'boolean', description: 'signed by the device key' },
         },
       },
     },
@@ -83,6 +84,22 @@ const historySchema = {
     },
   },
 } as const;
+
+const deviceKeySchema = {
+  type: ['object', 'null'],
+  description: 'the ed25519 key pinned from the first signed ACK, or null',
+  required: ['publicKey', 'keyId'],
+  properties: {
+    publicKey: { type: 'string', description: 'hex' },
+    keyId: { type: 'string', description: 'SHA-256 of the public key, hex' },
+  },
+} as const;
+
+/** The pinned device key, or null. */
+function deviceKeyView(ctx: ServerContext, deviceId: string) {
+  const key = ctx.deviceKeys.deviceKey(deviceId);
+  return key ? { publicKey: toHex(key), keyId: toHex(keyId(key)) } : null;
+}
 
 interface RegisterBody {
   id: string;
@@ -238,8 +255,12 @@ export async function devicesRoutes(app: FastifyInstance, ctx: ServerContext): P
         response: {
           200: {
             type: 'object',
-            required: ['device', 'history'],
-            properties: { device: { $ref: 'Device#' }, history: historySchema },
+            required: ['device', 'deviceKey', 'history'],
+            properties: {
+              device: { $ref: 'Device#' },
+              deviceKey: deviceKeySchema,
+              history: historySchema,
+            },
           },
           ...errorResponses,
         },
@@ -247,7 +268,41 @@ export async function devicesRoutes(app: FastifyInstance, ctx: ServerContext): P
     },
     async (request) => {
       const device = ctx.devices.require(request.params.id);
-      return { device: deviceView(device), history: historyOf(ctx, device.id) };
+      return {
+        device: deviceView(device),
+        deviceKey: deviceKeyView(ctx, device.id),
+        history: historyOf(ctx, device.id),
+      };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/api/v1/devices/:id/reset-key',
+    {
+      onRequest: requireRole('operator'),
+      schema: {
+        summary: "Forget the device's pinned key; its next signed ACK pins a new one",
+        tags: ['devices'],
+        security: bearerSecurity,
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['device', 'forgotten'],
+            properties: {
+              device: { $ref: 'Device#' },
+              forgotten: { type: 'boolean', description: 'a key was pinned and is forgotten' },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const device = ctx.devices.require(request.params.id);
+      const forgotten = ctx.deviceKeys.forgetDeviceKey(device.id);
+      ctx.audit.record(actorOf(request), 'device.reset-key', device.id, { forgotten });
+      return { device: deviceView(device), forgotten };
     },
   );
 

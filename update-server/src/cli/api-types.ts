@@ -42,6 +42,8 @@ export interface AssignmentView {
 
 export interface DeviceDetail {
   device: Device;
+  /** The key pinned from the device's first signed ACK, or null. */
+  deviceKey: { publicKey: string; keyId: string } | null;
   history: {
     assignments: AssignmentView[];
     acks: {
@@ -51,6 +53,7 @@ export interface DeviceDetail {
       code: string;
       version: string | null;
       at: string;
+      signed?: boolean;
       receivedAt: string;
     }[];
     status: {

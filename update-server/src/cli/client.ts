@@ -143,6 +143,11 @@ export class FetchbackClient {
     return this.request('DELETE', `/api/v1/devices/${encodeURIComponent(id)}`);
   }
 
+  /** Forgets the device's pinned key; its next signed ACK pins a new one. */
+  resetDeviceKey(id: string): Promise<{ device: Device; forgotten: boolean }> {
+    return this.request('POST', `/api/v1/devices/${encodeURIComponent(id)}/reset-key`);
+  }
+
   /** Uploads an image from a stream (never buffered); `length` lets the server refuse early. */
   createRelease(input: ReleaseInput, stream: Readable, length?: number): Promise<Release> {
     const query = {

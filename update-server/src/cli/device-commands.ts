@@ -1,4 +1,4 @@
-/** `fetchback device add|list|show|remove`. */
+/** `fetchback device add|list|show|remove|reset-key`. */
 import { writeFileSync } from 'node:fs';
 
 import type { Command } from 'commander';
@@ -106,6 +106,7 @@ export function registerDeviceCommands(program: Command): void {
           [
             table(DEVICE_HEADERS, deviceRows([d])),
             `tags: ${JSON.stringify(d.tags)}`,
+            `device key: ${detail.deviceKey ? detail.deviceKey.keyId : 'none pinned yet'}`,
             '',
             'assignments:',
             table(
@@ -121,8 +122,15 @@ export function registerDeviceCommands(program: Command): void {
             '',
             'acks:',
             table(
-              ['SEQ', 'STEP', 'CODE', 'VERSION', 'AT'],
-              history.acks.map((a) => [a.seq, a.step, a.code, a.version, a.at]),
+              ['SEQ', 'STEP', 'CODE', 'VERSION', 'SIGNED', 'AT'],
+              history.acks.map((a) => [
+                a.seq,
+                a.step,
+                a.code,
+                a.version,
+                a.signed ? 'yes' : 'no',
+                a.at,
+              ]),
             ),
             '',
             'status:',
@@ -148,6 +156,20 @@ export function registerDeviceCommands(program: Command): void {
       action(async (id: string, _flags: object, command: Command) => {
         const result = await clientFor(command).decommissionDevice(id);
         print(command, result, () => `decommissioned ${id}`);
+      }),
+    );
+
+  device
+    .command('reset-key <id>')
+    .description(
+      "forget the device's pinned key (its data directory was wiped); its next signed ACK pins a new one",
+    )
+    .action(
+      action(async (id: string, _flags: object, command: Command) => {
+        const result = await clientFor(command).resetDeviceKey(id);
+        print(command, result, () =>
+          result.forgotten ? `forgot the key of ${id}` : `${id} had no pinned key`,
+        );
       }),
     );
 }

@@ -6,6 +6,14 @@
  * retry is not recorded again and gets the first answer with `dup: true`, byte for byte the same
  * on every retry. An ACK naming an assignment (sequence number and release) that was never
  * issued to the device is answered `ok: false, FB_ERR_ACK_UNKNOWN_ASSIGNMENT` and not recorded.
+ *
+ * Device keys (`docs/protocol.md` §8.5): the first ACK signed by a valid `dk`/`sig` pair pins
+ * that key for the device (trust on first use, under the device's broker credentials). From
+ * then on every ACK must be signed by that key; an unsigned one, one by another key or one whose
+ * signature fails is answered `ok: false, FB_ERR_ACK_SIGNATURE` and not recorded. A device that
+ * never signed stays accepted unsigned (an agent of another make), unless the server requires
+ * signatures (`requireSignedAcks`). A signed ACK is kept with its signature and its bytes, so
+ * the server holds proof of what the device said it installed.
  */
 import {
   type AckRequest,
@@ -16,9 +24,11 @@ import {
   decodeAckRequest,
   decodeAckResponse,
   decodeStatus,
+  encodeAckRequest,
   encodeAckResponse,
   fromHex,
   bytesEqual,
+  verifyAckRequest,
 } from '@fetchback/shared';
 import type { Logger } from 'pino';
 
@@ -42,6 +52,8 @@ export interface AckDeps {
   readonly metrics: DeliveryMetrics;
   readonly log: Logger;
   readonly clock: { now(): number };
+  /** Refuse unsigned ACKs even from devices that never signed one. */
+  readonly requireSignedAcks?: boolean;
 }
 
 /** The lifecycle state a device is in after acknowledging a step. */
@@ -149,6 +161,12 @@ export class AckService {
         return { response: encodeAckResponse(refusal), fresh: undefined };
       }
 
+      const signature = this.checkSignature(deviceId, req, receivedAt);
+      if (signature === 'refused') {
+        const refusal = { rid: req.rid, ok: false, code: 'FB_ERR_ACK_SIGNATURE' };
+        return { response: encodeAckResponse(refusal), fresh: undefined };
+      }
+
       const response = encodeAckResponse({ rid: req.rid, ok: true, code: 'OK' });
       back.insertAck({
         deviceId,
@@ -161,12 +179,46 @@ export class AckService {
         at: req.at,
         receivedAt,
         response,
+        signature: signature === 'unsigned' ? null : (req.sig as Uint8Array),
+        // Deterministic CBOR: re-encoding the decoded message gives back the bytes signed.
+        request: signature === 'unsigned' ? null : encodeAckRequest(req),
       });
       return {
         response,
         fresh: { releaseId: assignment.releaseId, rolloutId: assignment.rolloutId },
       };
     });
+  }
+
+  /**
+   * Applies the device-key rule to one new ACK (inside the recording transaction): `signed` when
+   * it verifies with the pinned key (pinning `dk` if none was), `unsigned` when an unsigned ACK
+   * is still allowed, `refused` otherwise (logged and counted).
+   */
+  private checkSignature(
+    deviceId: string,
+    req: AckRequest,
+    receivedAt: number,
+  ): 'signed' | 'unsigned' | 'refused' {
+    const { back } = this.deps;
+    const pinned = back.deviceKey(deviceId);
+    let reason: string;
+    if (req.sig === undefined || req.dk === undefined) {
+      if (!pinned && !this.deps.requireSignedAcks) return 'unsigned';
+      reason = pinned ? 'unsigned ACK from a device with a pinned key' : 'unsigned ACK';
+    } else if (pinned && !bytesEqual(pinned, req.dk)) {
+      reason = 'ACK signed by another key than the pinned one';
+    } else if (!verifyAckRequest(req, req.dk)) {
+      reason = 'ACK signature does not verify';
+    } else {
+      if (!pinned) {
+        back.pinDeviceKey(deviceId, req.dk, receivedAt);
+        this.deps.log.info({ deviceId }, 'device key pinned');
+      }
+      return 'signed';
+    }
+    this.deps.rejections.record('FB_ERR_ACK_SIGNATURE', { deviceId, rid: req.rid }, reason);
+    return 'refused';
   }
 
   private recordStatus(deviceId: string, report: StatusReport, receivedAt: number): Outcome<true> {

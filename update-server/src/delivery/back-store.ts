@@ -17,6 +17,10 @@ export interface AckRow {
   readonly receivedAt: number;
   /** The ACK_RESP bytes first sent for this request id. */
   readonly response: Uint8Array;
+  /** The device key's signature, when the ACK was signed. */
+  readonly signature: Uint8Array | null;
+  /** The signed ACK_REQ as received (deterministic CBOR): with the device key, the proof. */
+  readonly request: Uint8Array | null;
 }
 
 export interface StatusRow {
@@ -61,12 +65,13 @@ export class BackStore {
       ackResponse: db.prepare('SELECT response FROM acks WHERE device_id = ? AND request_id = ?'),
       insertAck: db.prepare(
         `INSERT INTO acks (device_id, request_id, seq, step, code, version, detail, at,
-           received_at, response)
+           received_at, response, signature, request)
          VALUES (@deviceId, @requestId, @seq, @step, @code, @version, @detail, @at,
-           @receivedAt, @response)`,
+           @receivedAt, @response, @signature, @request)`,
       ),
       acks: db.prepare(
-        `SELECT device_id, request_id, seq, step, code, version, detail, at, received_at, response
+        `SELECT device_id, request_id, seq, step, code, version, detail, at, received_at, response,
+           signature, request
          FROM acks WHERE device_id = ? ORDER BY received_at DESC, rowid DESC LIMIT ?`,
       ),
       statusResponse: db.prepare(
@@ -92,6 +97,11 @@ export class BackStore {
            agent = excluded.agent`,
       ),
       onlineDevices: db.prepare('SELECT device_id FROM device_presence WHERE online = 1'),
+      deviceKey: db.prepare('SELECT public_key FROM device_keys WHERE device_id = ?'),
+      pinKey: db.prepare(
+        'INSERT INTO device_keys (device_id, public_key, pinned_at) VALUES (?, ?, ?)',
+      ),
+      forgetKey: db.prepare('DELETE FROM device_keys WHERE device_id = ?'),
       markOffline: db.prepare('UPDATE device_presence SET online = 0 WHERE online = 1'),
     };
   }
@@ -107,7 +117,28 @@ export class BackStore {
   }
 
   insertAck(row: AckRow): void {
-    this.stmts.insertAck.run({ ...row, response: Buffer.from(row.response) });
+    this.stmts.insertAck.run({
+      ...row,
+      response: Buffer.from(row.response),
+      signature: row.signature && Buffer.from(row.signature),
+      request: row.request && Buffer.from(row.request),
+    });
+  }
+
+  /** The ed25519 key pinned for the device, if any (`docs/protocol.md` §8.5). */
+  deviceKey(deviceId: string): Uint8Array | undefined {
+    const row = this.stmts.deviceKey.get(deviceId) as { public_key: Buffer } | undefined;
+    return row && new Uint8Array(row.public_key);
+  }
+
+  /** Pins the device's key; the caller checks that none is pinned (same transaction). */
+  pinDeviceKey(deviceId: string, publicKey: Uint8Array, at: number): void {
+    this.stmts.pinKey.run(deviceId, Buffer.from(publicKey), at);
+  }
+
+  /** Forgets the pinned key, so that the device's next signed ACK pins a new one. */
+  forgetDeviceKey(deviceId: string): boolean {
+    return this.stmts.forgetKey.run(deviceId).changes > 0;
   }
 
   /** The device's ACKs, newest first. */

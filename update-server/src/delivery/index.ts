@@ -46,6 +46,8 @@ export interface DeliveryOptions {
   readonly cacheBytes: number;
   /** Default lifetime of an assignment, in seconds. */
   readonly assignmentTtlS: number;
+  /** Refuse unsigned ACKs even from devices that never signed one. */
+  readonly requireSignedAcks?: boolean;
 }
 
 /** Suggested defaults (server-core's config owns the real ones). */
@@ -81,7 +83,14 @@ export interface Delivery {
   close(): Promise<void>;
 }
 
-const TABLES = ['assignments', 'device_sequences', 'acks', 'status_reports', 'device_presence'];
+const TABLES = [
+  'assignments',
+  'device_sequences',
+  'acks',
+  'status_reports',
+  'device_presence',
+  'device_keys',
+];
 
 /** Starts delivery on a running bus. */
 export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
@@ -99,7 +108,11 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
     defaultTtlS: deps.options.assignmentTtlS,
   });
   const fetch = new FetchService(common, deps.options);
-  const acks = new AckService({ ...common, assignments: store });
+  const acks = new AckService({
+    ...common,
+    assignments: store,
+    requireSignedAcks: deps.options.requireSignedAcks ?? false,
+  });
   const presence = new PresenceService(common);
 
   if (deps.bus.mqttPort !== undefined) presence.markAllOffline();

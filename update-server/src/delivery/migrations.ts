@@ -86,4 +86,17 @@ export const deliveryMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 54,
+    name: 'delivery: device keys pinned from signed ACKs; the signed ACK kept as proof',
+    up: `
+      CREATE TABLE device_keys (
+        device_id TEXT PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        pinned_at INTEGER NOT NULL
+      );
+      ALTER TABLE acks ADD COLUMN signature BLOB;
+      ALTER TABLE acks ADD COLUMN request BLOB;
+    `,
+  },
 ];

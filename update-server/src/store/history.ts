@@ -20,6 +20,8 @@ export interface AckEntry {
   version: string | null;
   at: number;
   receivedAt: number;
+  /** Signed by the device key (the signed bytes are kept with it). */
+  signed: boolean;
 }
 
 export interface StatusEntry {
@@ -68,11 +70,12 @@ export class DeviceHistory {
   acks(deviceId: string, limit = 50): AckEntry[] {
     return allOrNone<AckEntry>(
       this.db,
-      `SELECT request_id AS requestId, seq, step, code, version, at, received_at AS receivedAt
+      `SELECT request_id AS requestId, seq, step, code, version, at, received_at AS receivedAt,
+         signature IS NOT NULL AS signed
        FROM acks WHERE device_id = ? ORDER BY received_at DESC, seq DESC LIMIT ?`,
       deviceId,
       limit,
-    );
+    ).map((a) => ({ ...a, signed: Boolean(a.signed) }));
   }
 
   /** Status reports of a device, newest first. */
