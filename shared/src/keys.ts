@@ -17,7 +17,7 @@ import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 
 import { type CborValue, concatBytes, encodeDeterministic } from './cbor.js';
-import { sha256 } from './digest.js';
+import { fromHex, sha256 } from './digest.js';
 import { fbError } from './errors.js';
 import {
   type AckRequest,
@@ -101,39 +101,9 @@ export function signBytes(
 export type SignatureImpl = 'node' | 'noble';
 
 /** DER prefix of an ed25519 SubjectPublicKeyInfo (RFC 8410 §4) before the 32 key bytes. */
-const ED25519_SPKI_PREFIX = Uint8Array.of(
-  0x30,
-  0x2a,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x03,
-  0x21,
-  0x00,
-);
+const ED25519_SPKI_PREFIX = fromHex('302a300506032b6570032100');
 /** DER prefix of an ed25519 PKCS #8 private key (RFC 8410 §7) before the 32-byte seed. */
-const ED25519_PKCS8_PREFIX = Uint8Array.of(
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-);
+const ED25519_PKCS8_PREFIX = fromHex('302e020100300506032b657004220420');
 /** Public keys kept imported for `node` verification (a few per deployment). */
 const KEY_OBJECT_CACHE = 64;
 const keyObjects = new Map<string, KeyObject>();

@@ -7,21 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { type Harness, startHarness } from '../support/delivery-harness.js';
-
-/** An MQTT 3.1.1 PUBLISH at QoS 0 (§3.3), built by hand so that a burst is one write. */
-function publishFrame(topic: string, payload: Buffer): Buffer {
-  const name = Buffer.from(topic);
-  const body = Buffer.concat([Buffer.from([name.length >> 8, name.length & 0xff]), name, payload]);
-  const length: number[] = [];
-  let rest = body.length;
-  do {
-    let byte = rest % 128;
-    rest = Math.floor(rest / 128);
-    if (rest > 0) byte |= 0x80;
-    length.push(byte);
-  } while (rest > 0);
-  return Buffer.concat([Buffer.from([0x30, ...length]), body]);
-}
+import { publishFrame } from '../support/mqtt-frames.js';
 
 describe('embedded broker under a burst of packets', () => {
   let h: Harness;

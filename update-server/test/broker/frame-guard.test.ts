@@ -4,18 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { MqttFrameScanner } from '../../src/broker/frame-guard.js';
 import { type Harness, sleep, startHarness } from '../support/delivery-harness.js';
-
-/** A remaining-length varint (MQTT 3.1.1 §2.2.3). */
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
+import { varint } from '../support/mqtt-frames.js';
 
 describe('MqttFrameScanner', () => {
   it('follows packets split across chunks and accepts those within the limit', () => {
