@@ -13,6 +13,9 @@ import { DEFAULT_TOPIC_PREFIX, LIMITS, fbError, fromHex, isValidDeviceId } from 
 import { type AgentLimits, DEFAULT_LIMITS, type OutboxLimits } from './limits.js';
 import { LIFECYCLE_STATES, type LifecycleState } from './lifecycle/transitions.js';
 
+/** Where the agent keeps its state and slots unless the config says otherwise. */
+export const DEFAULT_DATA_DIR = '/var/lib/fetchback-agent';
+
 export type InstallerConfig =
   | { readonly type: 'ab-dir'; readonly reboot: string; readonly timeoutMs: number }
   | {
@@ -112,7 +115,7 @@ export function parseConfig(input: unknown, baseDir: string): AgentConfig {
   }
   const o = input as Json;
   const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const dataDir = path(text(o, 'dataDir', 'dataDir', '/var/lib/fetchback-agent'));
+  const dataDir = path(text(o, 'dataDir', 'dataDir', DEFAULT_DATA_DIR));
   const username = optText(o, 'username', 'username');
   const password = optText(o, 'password', 'password', true);
   const health = healthCheck(object(o, 'healthCheck', 'healthCheck'));

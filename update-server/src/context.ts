@@ -49,6 +49,8 @@ export interface AssignmentPort {
 /** The device keys pinned from signed ACKs (delivery's `BackStore`, `docs/protocol.md` §8.5). */
 export interface DeviceKeyPort {
   deviceKey(deviceId: string): Uint8Array | undefined;
+  /** Pins a key given at registration (provisioning); none may be pinned yet. */
+  pinDeviceKey(deviceId: string, publicKey: Uint8Array, at: number): void;
   /** Forgets the pinned key; the device's next signed ACK pins a new one. */
   forgetDeviceKey(deviceId: string): boolean;
 }

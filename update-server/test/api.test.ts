@@ -256,6 +256,28 @@ describe('devices', () => {
     );
   });
 
+  it('pins a device key given at registration, and refuses one that is not 32 bytes of hex', async () => {
+    const key = generateKeyPair();
+    const res = await call('POST', '/api/v1/devices', 'operator', {
+      id: 'dev-k',
+      hardwareClass: 'pi4',
+      deviceKey: toHex(key.publicKey),
+    });
+    expect(res.statusCode).toBe(201);
+    const shown = (await call('GET', '/api/v1/devices/dev-k', 'viewer')).json();
+    expect(shown.deviceKey.publicKey).toBe(toHex(key.publicKey));
+    expectProblem(
+      await call('POST', '/api/v1/devices', 'operator', {
+        id: 'dev-bad',
+        hardwareClass: 'pi4',
+        deviceKey: 'abcd',
+      }),
+      400,
+      'FB_ERR_VALIDATION',
+    );
+    expect(t.ctx.devices.get('dev-bad')).toBeUndefined();
+  });
+
   it('shows the pinned device key and forgets it on reset-key, audited; 404 for an unknown id', async () => {
     await registerDevice();
     const key = generateKeyPair();

@@ -2,7 +2,7 @@
  * Devices: register (returns the broker credentials once, as a ready agent config), list with
  * filters, show with history, decommission (credentials revoked, live connection dropped).
  */
-import { keyId, toHex } from '@fetchback/shared';
+import { fromHex, keyId, toHex } from '@fetchback/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { ServerContext } from '../context.js';
@@ -105,6 +105,7 @@ interface RegisterBody {
   id: string;
   hardwareClass: string;
   tags?: Record<string, string>;
+  deviceKey?: string;
 }
 
 interface ListQuery {
@@ -159,6 +160,13 @@ export async function devicesRoutes(app: FastifyInstance, ctx: ServerContext): P
             id: { type: 'string', minLength: 1, maxLength: 64 },
             hardwareClass: { type: 'string', minLength: 1, maxLength: 64 },
             tags: { type: 'object', additionalProperties: { type: 'string', maxLength: 128 } },
+            deviceKey: {
+              type: 'string',
+              pattern: '^[0-9a-fA-F]{64}$',
+              description:
+                "the device's ed25519 public key (hex, from `fetchback-agent --device-key`): " +
+                'pinned now, so that only ACKs signed by it are accepted, from the first one',
+            },
           },
         },
         response: {
@@ -172,16 +180,18 @@ export async function devicesRoutes(app: FastifyInstance, ctx: ServerContext): P
       },
     },
     async (request, reply) => {
-      const { id, hardwareClass, tags } = request.body;
+      const { id, hardwareClass, tags, deviceKey } = request.body;
       // Hashed in the thread pool: a fleet registering at once must not stall the broker.
       const credentials = await newCredentials();
-      const { device, secret } = ctx.devices.create(
-        { id, hwClass: hardwareClass, tags },
-        credentials,
-      );
+      const { device, secret } = ctx.db.transaction(() => {
+        const created = ctx.devices.create({ id, hwClass: hardwareClass, tags }, credentials);
+        if (deviceKey) ctx.deviceKeys.pinDeviceKey(id, fromHex(deviceKey), ctx.clock.now());
+        return created;
+      })();
       ctx.audit.record(actorOf(request), 'device.register', device.id, {
         hardwareClass,
         tags: device.tags,
+        ...(deviceKey ? { deviceKeyId: toHex(keyId(fromHex(deviceKey))) } : {}),
       });
       ctx.events.emit('device.registered', {
         deviceId: device.id,

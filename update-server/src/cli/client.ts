@@ -125,6 +125,8 @@ export class FetchbackClient {
     id: string;
     hardwareClass: string;
     tags?: Record<string, string>;
+    /** The device's public key, hex, to pin at registration. */
+    deviceKey?: string;
   }): Promise<{ device: Device; agentConfig: AgentConfig }> {
     return this.request('POST', '/api/v1/devices', { json: input });
   }

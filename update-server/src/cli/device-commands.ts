@@ -34,17 +34,22 @@ export function registerDeviceCommands(program: Command): void {
     .requiredOption('--class <hw>', 'hardware class')
     .option('--tag <k=v>', 'tag (repeatable)', collect)
     .option('--out <file>', 'write the agent config to this file (mode 0600)')
+    .option(
+      '--device-key <hex>',
+      "the device's public key (`fetchback-agent --device-key` prints it): only ACKs it signs are accepted",
+    )
     .action(
       action(
         async (
           id: string,
-          flags: { class: string; tag?: string[]; out?: string },
+          flags: { class: string; tag?: string[]; out?: string; deviceKey?: string },
           command: Command,
         ) => {
           const result = await clientFor(command).registerDevice({
             id,
             hardwareClass: flags.class,
             tags: tagsOf(flags.tag),
+            ...(flags.deviceKey ? { deviceKey: flags.deviceKey } : {}),
           });
           const config = `${JSON.stringify(result.agentConfig, null, 2)}\n`;
           if (flags.out) writeFileSync(flags.out, config, { mode: 0o600 });

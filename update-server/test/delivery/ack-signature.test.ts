@@ -117,6 +117,22 @@ describe('ACK signatures by the device key', () => {
     expect(recorded()).toEqual([]);
   });
 
+  it('with a key pinned at registration, refuses even a first ACK signed by another key', async () => {
+    const { client, ack } = await setUp();
+    const provisioned = generateKeyPair();
+    h.delivery.back.pinDeviceKey('dev-1', provisioned.publicKey, 1);
+
+    const intruder = generateKeyPair();
+    expect(await send(client, signAckRequest(ack('a-1'), intruder))).toMatchObject({
+      ok: false,
+      code: 'FB_ERR_ACK_SIGNATURE',
+    });
+    expect(await send(client, signAckRequest(ack('a-2'), provisioned))).toMatchObject({
+      ok: true,
+    });
+    expect(recorded().map((r) => r.request_id)).toEqual(['a-2']);
+  });
+
   it('pins a new key after the operator forgets the old one', async () => {
     const { client, ack } = await setUp();
     const lost = generateKeyPair();
