@@ -78,6 +78,24 @@ async function errorOf(response: Response): Promise<FetchbackError> {
   return err;
 }
 
+/**
+ * `fetch`, sent a second time when the first attempt found its kept-alive connection closed by
+ * the server (`UND_ERR_SOCKET`) and the body can be sent again. The server closes a connection
+ * idle for its keep-alive timeout (72 s); a client whose event loop is busy (a simulator running
+ * 10,000 devices) can miss its own, shorter timer and write into the closed socket. A server
+ * that closed the connection while it was idle read nothing from it, so the second attempt, on
+ * a new connection, does not repeat a change. A streamed upload cannot be sent again and fails.
+ */
+async function fetchOnce(url: string, init: RequestInit, replayable: boolean): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code;
+    if (!replayable || code !== 'UND_ERR_SOCKET') throw err;
+    return fetch(url, init);
+  }
+}
+
 export class FetchbackClient {
   readonly baseUrl: string;
   private readonly token: string | undefined;
@@ -104,7 +122,7 @@ export class FetchbackClient {
     const url = `${this.baseUrl}${path}${queryString(opts.query)}`;
     let response: Response;
     try {
-      response = await fetch(url, init);
+      response = await fetchOnce(url, init, opts.raw === undefined);
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw fbError(
