@@ -19,8 +19,10 @@ import {
   fromHex,
   keyId,
   releaseDigest,
+  decodeAckRequest,
   signingInput,
   toHex,
+  verifyAckRequest,
 } from '@fetchback/shared';
 
 import {
@@ -119,6 +121,15 @@ describe('fixed message vectors (docs/protocol.md §4)', () => {
     });
     const verified = verifier.verify(manifest, { lastSequence: 0, securityVersion: 0 });
     expect(verified.assignment.seq).toBe(7);
+  });
+
+  it('the stored signed ack_req verifies with the device key it carries, and only with it', () => {
+    const vector = stored.vectors.find((v) => v.type === 'ack_req' && v.name.includes('signed'));
+    const ack = decodeAckRequest(fromHex(vector!.hex));
+    expect(ack.dk).toBeDefined();
+    expect(verifyAckRequest(ack, ack.dk!)).toBe(true);
+    expect(verifyAckRequest({ ...ack, step: 'rolled_back' }, ack.dk!)).toBe(false);
+    expect(verifyAckRequest(ack, ROOT.publicKey)).toBe(false);
   });
 });
 

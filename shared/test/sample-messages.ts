@@ -20,9 +20,13 @@ import {
   encodePresence,
   encodeStatus,
   releaseDigest,
+  signAckRequest,
 } from '@fetchback/shared';
 
-import { IMAGE_TABLE, NOW_MS, buildManifest, releaseBody } from './fixtures.js';
+import { IMAGE_TABLE, NOW_MS, buildManifest, releaseBody, seededKey } from './fixtures.js';
+
+/** The device key of the signed ACK_REQ sample (a fixed seed: the vector is fixed too). */
+const DEVICE_KEY = seededKey(0x05);
 
 export interface Codec {
   readonly encode: (message: never) => Uint8Array;
@@ -90,6 +94,22 @@ export function sampleMessages(): Sample[] {
         at: NOW_MS,
         ver: '1.2.2',
       },
+    },
+    {
+      name: 'ack_req for a commit, signed by the device key (protocol.md §8.5)',
+      type: 'ack_req',
+      value: signAckRequest(
+        {
+          rid: 'dev-0001:7:committed',
+          seq: 7,
+          rel,
+          step: 'committed',
+          code: 'OK',
+          at: NOW_MS,
+          ver: '1.2.3',
+        },
+        DEVICE_KEY,
+      ) as unknown as Record<string, unknown>,
     },
     {
       name: 'ack_resp accepting an ack',
