@@ -43,11 +43,20 @@ export interface FleetOptions {
 /** Chunk size of the factory image seeded into slot `a`. */
 const FACTORY_PIECE_BYTES = 4096;
 
-/** The firmware a device runs before its first update: deterministic, 16 KiB. */
+/** Factory images by version: every device of a fleet starts from the same bytes. */
+const factoryImages = new Map<string, Uint8Array>();
+
+/**
+ * The firmware a device runs before its first update: deterministic, 16 KiB. Built once per
+ * version and shared (read only), not once per device.
+ */
 export function factoryImage(version: string): Uint8Array {
+  const known = factoryImages.get(version);
+  if (known) return known;
   const image = new Uint8Array(16 * 1024);
   const seed = createHash('sha256').update(`fetchback-sim factory ${version}`).digest();
   for (let i = 0; i < image.length; i++) image[i] = (seed[i % seed.length] as number) ^ (i & 0xff);
+  factoryImages.set(version, image);
   return image;
 }
 
