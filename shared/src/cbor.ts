@@ -55,6 +55,16 @@ const textEncoder = new TextEncoder();
 /** Writes the head of a data item in its shortest form (RFC 8949 §4.2.1, rule 1). */
 function head(major: number, value: number | bigint): Uint8Array {
   const m = major << 5;
+  // Lengths and most integers fit 32 bits: no bigint for them (the hot path of every message).
+  if (typeof value === 'number' && value >= 0 && value < 0x100000000) {
+    if (value < 24) return Uint8Array.of(m | value);
+    if (value < 0x100) return Uint8Array.of(m | 24, value);
+    if (value < 0x10000) return Uint8Array.of(m | 25, value >> 8, value & 0xff);
+    const out = new Uint8Array(5);
+    out[0] = m | 26;
+    new DataView(out.buffer).setUint32(1, value);
+    return out;
+  }
   const v = BigInt(value);
   if (v < 24n) return Uint8Array.of(m | Number(v));
   if (v < 0x100n) return Uint8Array.of(m | 24, Number(v));
@@ -95,8 +105,11 @@ function encodeInto(value: CborValue, out: Uint8Array[]): void {
     if (typeof value === 'number' && !Number.isSafeInteger(value)) {
       throw fbError('FB_ERR_ARGUMENT', `"number" expected a safe integer, got ${value}`);
     }
-    const v = BigInt(value);
-    out.push(v >= 0n ? head(MAJOR_UINT, v) : head(MAJOR_NEGINT, -1n - v));
+    if (typeof value === 'number' && value >= 0) out.push(head(MAJOR_UINT, value));
+    else {
+      const v = BigInt(value);
+      out.push(v >= 0n ? head(MAJOR_UINT, v) : head(MAJOR_NEGINT, -1n - v));
+    }
   } else if (typeof value === 'string') {
     const bytes = textEncoder.encode(value);
     out.push(head(MAJOR_TEXT, bytes.length), bytes);
@@ -118,15 +131,31 @@ function encodeMap(map: { readonly [key: string]: CborValue | undefined }, out: 
   const entries: { key: Uint8Array; value: Uint8Array[] }[] = [];
   for (const [k, v] of Object.entries(map)) {
     if (v === undefined) continue;
-    const keyParts: Uint8Array[] = [];
-    encodeInto(k, keyParts);
     const valueParts: Uint8Array[] = [];
     encodeInto(v, valueParts);
-    entries.push({ key: concatBytes(keyParts), value: valueParts });
+    entries.push({ key: encodedKey(k), value: valueParts });
   }
   entries.sort((a, b) => compareBytes(a.key, b.key));
   out.push(head(MAJOR_MAP, entries.length));
   for (const e of entries) out.push(e.key, ...e.value);
+}
+
+/** Encoded map keys: messages use a few dozen keys, encoded once each (read only, shared). */
+const KEY_CACHE_ENTRIES = 512;
+const KEY_CACHE_LENGTH = 64;
+const encodedKeys = new Map<string, Uint8Array>();
+
+/** The encoding of a text-string map key. */
+function encodedKey(key: string): Uint8Array {
+  const known = encodedKeys.get(key);
+  if (known) return known;
+  const parts: Uint8Array[] = [];
+  encodeInto(key, parts);
+  const encoded = concatBytes(parts);
+  if (key.length <= KEY_CACHE_LENGTH && encodedKeys.size < KEY_CACHE_ENTRIES) {
+    encodedKeys.set(key, encoded);
+  }
+  return encoded;
 }
 
 /** Concatenates byte arrays into one new array. */
