@@ -48,20 +48,23 @@ const textEncoder = new TextEncoder();
 
 /** Generates a new key pair from the platform's secure random source. */
 export function generateKeyPair(): KeyPair {
-  const { secretKey, publicKey } = ed.keygen();
-  return { secretKey, publicKey };
+  const secretKey = ed.utils.randomSecretKey();
+  return { secretKey, publicKey: publicKeyOf(secretKey) };
 }
 
 /**
- * The public key of a 32-byte secret key.
+ * The public key of a 32-byte secret key (RFC 8032 §5.1.5), through `node:crypto` unless
+ * `noble` is asked for; both give the same bytes.
  *
  * @throws FetchbackError `FB_ERR_KEY_INVALID` for a key of the wrong length.
  */
-export function publicKeyOf(secretKey: Uint8Array): Uint8Array {
+export function publicKeyOf(secretKey: Uint8Array, impl: SignatureImpl = 'node'): Uint8Array {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) {
     throw fbError('FB_ERR_KEY_INVALID', '"secretKey" expected 32 bytes');
   }
-  return ed.getPublicKey(secretKey);
+  if (impl === 'noble') return ed.getPublicKey(secretKey);
+  const spki = createPublicKey(nodeSecretKey(secretKey)).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
 /** A key id: SHA-256 of the 32-byte public key. */
@@ -82,12 +85,7 @@ export function signBytes(
 ): Uint8Array {
   if (secretKey.length !== 32) throw fbError('FB_ERR_KEY_INVALID', '"secretKey" expected 32 bytes');
   if (impl === 'noble') return ed.sign(message, secretKey);
-  const key = createPrivateKey({
-    key: Buffer.from(concatBytes([ED25519_PKCS8_PREFIX, secretKey])),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  return new Uint8Array(nodeSign(null, message, key));
+  return new Uint8Array(nodeSign(null, message, nodeSecretKey(secretKey)));
 }
 
 /**
@@ -104,9 +102,27 @@ export type SignatureImpl = 'node' | 'noble';
 const ED25519_SPKI_PREFIX = fromHex('302a300506032b6570032100');
 /** DER prefix of an ed25519 PKCS #8 private key (RFC 8410 §7) before the 32-byte seed. */
 const ED25519_PKCS8_PREFIX = fromHex('302e020100300506032b657004220420');
-/** Public keys kept imported for `node` verification (a few per deployment). */
-const KEY_OBJECT_CACHE = 64;
+/**
+ * Public keys kept imported for `node` verification: the root, release and assignment keys,
+ * and on a server one key per device checking signed ACKs. Importing costs more than verifying.
+ */
+const KEY_OBJECT_CACHE = 16_384;
 const keyObjects = new Map<string, KeyObject>();
+/** Secret keys imported for `node` signing, by the identity of their bytes (never by value). */
+const secretKeyObjects = new WeakMap<Uint8Array, KeyObject>();
+
+function nodeSecretKey(secretKey: Uint8Array): KeyObject {
+  let key = secretKeyObjects.get(secretKey);
+  if (!key) {
+    key = createPrivateKey({
+      key: Buffer.from(concatBytes([ED25519_PKCS8_PREFIX, secretKey])),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    secretKeyObjects.set(secretKey, key);
+  }
+  return key;
+}
 
 function nodePublicKey(publicKey: Uint8Array): KeyObject {
   const id = Buffer.from(publicKey).toString('hex');

@@ -54,9 +54,11 @@ describe('ed25519 known answers (RFC 8032 §7.1)', () => {
     const message = fromHex(v.message);
     const signature = fromHex(v.signature);
 
-    it(`${v.name}: publicKeyOf derives the published public key`, () => {
-      expect(toHex(publicKeyOf(secretKey))).toBe(v.publicKey);
-    });
+    for (const impl of SIGNATURE_IMPLS) {
+      it(`${v.name}: publicKeyOf (${impl}) derives the published public key`, () => {
+        expect(toHex(publicKeyOf(secretKey, impl))).toBe(v.publicKey);
+      });
+    }
 
     for (const impl of SIGNATURE_IMPLS) {
       it(`${v.name}: signBytes (${impl}) produces the published signature`, () => {
@@ -94,6 +96,7 @@ describe('ed25519 known answers (RFC 8032 §7.1)', () => {
       const message = randomBytes(i * 7);
       const signature = signBytes(key.secretKey, message);
       expect(toHex(signBytes(key.secretKey, message, 'noble'))).toBe(toHex(signature));
+      expect(toHex(publicKeyOf(key.secretKey, 'noble'))).toBe(toHex(key.publicKey));
       if (i % 2 === 1) signature[i % 64] = (signature[i % 64] as number) ^ (1 << (i % 8));
       const verdicts = SIGNATURE_IMPLS.map((impl) =>
         verifyBytes(key.publicKey, message, signature, impl),
