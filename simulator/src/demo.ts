@@ -131,7 +131,8 @@ async function follow(
   for (;;) {
     const rollout = await client.request<RolloutView>('GET', `/api/v1/rollouts/${id}`);
     // `currentWave` counts from 0; people count waves from 1, as `fetchback rollout status` does.
-    const wave = `wave ${Math.min(rollout.currentWave + 1, rollout.waves.length)}/${rollout.waves.length}`;
+    const waves = rollout.waves.length;
+    const wave = `wave ${Math.min(rollout.currentWave + 1, waves)}/${waves}`;
     simulation.note = `rollout ${rollout.state} ${wave}`;
     if (!process.stderr.isTTY) console.log(`  rollout ${rollout.state}, ${wave}`);
     if (['completed', 'aborted', 'paused'].includes(rollout.state)) return rollout;

@@ -195,7 +195,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     'requireSignedAcks',
     'bool',
     false,
-    'refuse unsigned ACKs even from devices that never signed one (the first signed ACK pins a device key either way)',
+    'refuse unsigned ACKs even from devices that never signed one ' +
+      '(the first signed ACK pins a device key either way)',
   ),
   spec('assignmentTtlS', 'int', 30 * DAY_S, 'validity of a signed assignment', {
     unit: 's',

@@ -36,7 +36,8 @@ export function registerDeviceCommands(program: Command): void {
     .option('--out <file>', 'write the agent config to this file (mode 0600)')
     .option(
       '--device-key <hex>',
-      "the device's public key (`fetchback-agent --device-key` prints it): only ACKs it signs are accepted",
+      "the device's public key (`fetchback-agent --device-key` prints it): " +
+        'only ACKs it signs are accepted',
     )
     .action(
       action(
@@ -167,7 +168,8 @@ export function registerDeviceCommands(program: Command): void {
   device
     .command('reset-key <id>')
     .description(
-      "forget the device's pinned key (its data directory was wiped); its next signed ACK pins a new one",
+      "forget the device's pinned key (its data directory was wiped); " +
+        'its next signed ACK pins a new one',
     )
     .action(
       action(async (id: string, _flags: object, command: Command) => {
