@@ -7,7 +7,7 @@ import type { Topics } from '@fetchback/shared';
 import { fbError } from '@fetchback/shared';
 import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 
 import type { MessageBus } from '../broker/message-bus.js';
 import { Rejections } from '../broker/rejections.js';
@@ -108,6 +108,7 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
     defaultTtlS: deps.options.assignmentTtlS,
   });
   const fetch = new FetchService(common, deps.options);
+  registerFetchGauges(deps.registry, fetch);
   const acks = new AckService({
     ...common,
     assignments: store,
@@ -152,5 +153,32 @@ function checkTables(db: Database.Database): void {
       'FB_ERR_CONFIG_INVALID',
       `delivery tables missing (${missing.join(', ')}); run deliveryMigrations`,
     );
+  }
+}
+
+/** Gauges of the fetch phase's bounds, read at each scrape. */
+function registerFetchGauges(registry: Registry, fetch: FetchService): void {
+  const gauges: [string, string, () => number][] = [
+    [
+      'fetchback_fetch_waiting_chunks',
+      'Chunk requests waiting for the global byte budget',
+      () => fetch.waitingChunks,
+    ],
+    [
+      'fetchback_fetch_budget_used_bytes',
+      'Chunk bytes being read or published now (bounded by globalBudgetBytes)',
+      () => fetch.budgetUsedBytes,
+    ],
+  ];
+  for (const [name, help, read] of gauges) {
+    registry.removeSingleMetric(name);
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 }

@@ -186,6 +186,9 @@ describe('fetch service over the embedded broker', () => {
     for (let i = 0; i < 100 && h.delivery.fetch.budgetUsedBytes > 0; i++) await sleep(10);
     expect(h.delivery.fetch.budgetUsedBytes).toBe(0);
     expect(h.delivery.fetch.waitingChunks).toBe(0);
+    const scraped = await h.registry.metrics();
+    expect(scraped).toMatch(/^fetchback_fetch_waiting_chunks 0$/m);
+    expect(scraped).toMatch(/^fetchback_fetch_budget_used_bytes 0$/m);
   });
 
   it('answers FB_ERR_BUSY over the global byte budget once the waiting queue is full', async () => {
