@@ -111,11 +111,16 @@ const keyObjects = new Map<string, KeyObject>();
 /** Secret keys imported for `node` signing, by the identity of their bytes (never by value). */
 const secretKeyObjects = new WeakMap<Uint8Array, KeyObject>();
 
+/** The DER document of a raw ed25519 key: its fixed prefix, then the 32 key bytes. */
+function der(prefix: Uint8Array, raw: Uint8Array): Buffer {
+  return Buffer.from(concatBytes([prefix, raw]));
+}
+
 function nodeSecretKey(secretKey: Uint8Array): KeyObject {
   let key = secretKeyObjects.get(secretKey);
   if (!key) {
     key = createPrivateKey({
-      key: Buffer.from(concatBytes([ED25519_PKCS8_PREFIX, secretKey])),
+      key: der(ED25519_PKCS8_PREFIX, secretKey),
       format: 'der',
       type: 'pkcs8',
     });
@@ -129,7 +134,7 @@ function nodePublicKey(publicKey: Uint8Array): KeyObject {
   let key = keyObjects.get(id);
   if (!key) {
     key = createPublicKey({
-      key: Buffer.from(concatBytes([ED25519_SPKI_PREFIX, publicKey])),
+      key: der(ED25519_SPKI_PREFIX, publicKey),
       format: 'der',
       type: 'spki',
     });

@@ -2,15 +2,15 @@
  * The device registry. Implements the delivery and broker `DevicePort` (`get`, `authenticate`,
  * `touch`) and the operator's create / list / decommission.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
 import { assertDeviceId, fbError } from '@fetchback/shared';
 
 import type { DeviceTouch } from '../broker/ports.js';
 import type { Clock } from '../clock.js';
 import { type Db, isUniqueViolation } from './db.js';
 import { Conditions } from './conditions.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
-
-import { hashSecret, newSecret, verifySecretAsync } from './secret-hash.js';
+import { hashSecret, newSecret, verifySecret } from './secret-hash.js';
 import { assertHardwareClass, assertTagKey, assertTags } from './validate.js';
 
 export type DeviceStatus = 'active' | 'decommissioned';
@@ -147,7 +147,7 @@ export class DeviceRepository {
     const known = this.verified.get(id);
     if (known?.stored === stored && timingSafeEqual(known.digest, digest)) return true;
 
-    if (!(await verifySecretAsync(secret, stored))) return false;
+    if (!(await verifySecret(secret, stored))) return false;
     // The row may have changed while scrypt ran (a decommission): only a still-current hash
     // is remembered, and the answer follows the row as it is now.
     if (this.secretHashOf(id) !== stored) return false;

@@ -6,7 +6,7 @@
  * secret is 256 random bits, which no amount of guessing reaches, so the factor buys nothing but
  * latency on every MQTT connect. N = 2^10 keeps a check near 3 ms; the stored format records N,
  * r and p, so a later build may raise them without invalidating existing hashes. The broker
- * checks with `verifySecretAsync`, in libuv's thread pool: checked on the main thread, 2,000
+ * checks with `verifySecret`, in libuv's thread pool: checked on the main thread, 2,000
  * devices connecting at once held the event loop for six seconds.
  */
 import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
@@ -71,16 +71,11 @@ function parseStored(stored: string): StoredHash | undefined {
   return { salt, expected, cost: { N, r, p, maxmem: 256 * N * r + 1024 } };
 }
 
-/** True when `secret` matches `stored`; false for any malformed stored value. */
-export function verifySecret(secret: string, stored: string): boolean {
-  const parsed = parseStored(stored);
-  if (!parsed) return false;
-  const actual = scryptSync(secret, parsed.salt, HASH_BYTES, parsed.cost);
-  return timingSafeEqual(actual, parsed.expected);
-}
-
-/** `verifySecret` in libuv's thread pool, leaving the event loop free. */
-export function verifySecretAsync(secret: string, stored: string): Promise<boolean> {
+/**
+ * True when `secret` matches `stored`; false for any malformed stored value. Runs in libuv's
+ * thread pool, leaving the event loop free.
+ */
+export function verifySecret(secret: string, stored: string): Promise<boolean> {
   const parsed = parseStored(stored);
   if (!parsed) return Promise.resolve(false);
   return new Promise((resolve) => {
