@@ -73,7 +73,7 @@ describe('ACK_REQ signatures', () => {
     expect(verifyAckRequest(received, device.publicKey)).toBe(true);
   });
 
-  it('decoding refuses a key without a signature, a signature without a key, and bad lengths', () => {
+  it('refuses to decode dk without sig, sig without dk, and bad lengths', () => {
     const signed = signAckRequest(ACK, device);
     const cases: [Partial<AckRequest>, string][] = [
       [{ sig: undefined }, 'FB_ERR_MSG_FIELD_MISSING'],

@@ -84,7 +84,7 @@ describe('ed25519 known answers (RFC 8032 §7.1)', () => {
         expect(verifyBytes(fromHex(v.publicKey), other, signature, impl)).toBe(false);
       });
 
-      it(`${v.name}: verifyBytes (${impl}) refuses S + L, the malleable twin (RFC 8032 §5.1.7)`, () => {
+      it(`${v.name}: verifyBytes (${impl}) refuses S + L (RFC 8032 §5.1.7)`, () => {
         expect(verifyBytes(fromHex(v.publicKey), message, withSPlusL(signature), impl)).toBe(false);
       });
     }

@@ -256,7 +256,7 @@ describe('devices', () => {
     );
   });
 
-  it('pins a device key given at registration, and refuses one that is not 32 bytes of hex', async () => {
+  it('pins a device key given at registration; refuses one not 32 bytes of hex', async () => {
     const key = generateKeyPair();
     const res = await call('POST', '/api/v1/devices', 'operator', {
       id: 'dev-k',
@@ -278,7 +278,7 @@ describe('devices', () => {
     expect(t.ctx.devices.get('dev-bad')).toBeUndefined();
   });
 
-  it('shows the pinned device key and forgets it on reset-key, audited; 404 for an unknown id', async () => {
+  it('shows the pinned key, forgets it on reset-key (audited); 404 unknown id', async () => {
     await registerDevice();
     const key = generateKeyPair();
     new BackStore(t.ctx.db).pinDeviceKey('dev-1', key.publicKey, 1);

@@ -132,7 +132,7 @@ describe('DeviceRepository', () => {
     expectCode(() => devices.create({ id: 'dev-2', hwClass: 'pi 4' }), 'FB_ERR_ARGUMENT');
   });
 
-  it('decommissioning erases the credentials so the device can never authenticate again', async () => {
+  it('decommissioning erases the credentials: the device never authenticates again', async () => {
     const { db } = freshDb();
     runMigrations(db, ALL_MIGRATIONS);
     const devices = new DeviceRepository(db, manualClock());

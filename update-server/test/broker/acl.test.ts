@@ -15,7 +15,7 @@ describe('broker ACL', () => {
     expect(await checkConnect('dev-a', 'dev-a', pw('s3'), devices)).toBeUndefined();
   });
 
-  it('refuses a connect without credentials, with a wrong secret or a non-device username', async () => {
+  it('refuses no credentials, a wrong secret and a non-device username', async () => {
     expect((await checkConnect('dev-a', undefined, undefined, devices))?.code).toBe(
       'FB_ERR_BROKER_AUTH',
     );

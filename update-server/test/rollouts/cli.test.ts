@@ -100,7 +100,7 @@ describe('rollout client and watch against a real server', () => {
     }
   }
 
-  it('watches a three-wave rollout to completion, printing each change once when not a TTY', async () => {
+  it('watches a three-wave rollout to completion, a line per change without a TTY', async () => {
     const release = await s.addRelease('3.0.0');
     const created = await client.create(
       createInput({ release, waves: parseWaves('20%,60%,100%') }),
