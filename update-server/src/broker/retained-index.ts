@@ -24,7 +24,11 @@ export interface RetainedStore {
   createRetainedStreamCombi(patterns: string[]): Readable;
 }
 
-/** Replaces the persistence's retained lookups in place with indexed ones. */
+/**
+ * Replaces the persistence's retained lookups in place with indexed ones. The persistence still
+ * stores every retained packet as before (the index keeps a shallow copy beside it, the payload
+ * shared), so anything else of aedes that reads its store is unchanged.
+ */
 export function indexRetained(persistence: RetainedStore): void {
   const index = new RetainedIndex();
   const store = persistence.storeRetained.bind(persistence);
