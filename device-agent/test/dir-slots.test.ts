@@ -1,6 +1,6 @@
 /**
  * DirSlots on a real file system: the `current` pointer, and chunk writes that arrive out of
- * order and concurrently (the download window), which it joins into `pwritev(2)` runs.
+ * order and concurrently (the download window), each landing at its own offset.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';

@@ -7,6 +7,7 @@
  * The pointer moves by creating a new symlink beside it and renaming it over `current`, then
  * fsyncing the directory, so after a power cut it names either the old or the new slot.
  */
+import { writeSync } from 'node:fs';
 import {
   type FileHandle,
   mkdir,
@@ -24,14 +25,9 @@ import { fbError } from '@fetchback/shared';
 import { syncDirectory } from './atomic-file.js';
 import type { SlotId, SlotStorage } from './slot-storage.js';
 
-/** Most writes joined into one `pwritev(2)` (below the usual IOV_MAX of 1024). */
-const MAX_RUN_WRITES = 64;
-
 export class DirSlots implements SlotStorage {
   readonly dir: string;
   private readonly handles = new Map<SlotId, Promise<FileHandle>>();
-  /** Writes waiting for the running one, per slot; present while a write runs. */
-  private readonly writeQueues = new Map<SlotId, PendingWrite[]>();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -84,51 +80,21 @@ export class DirSlots implements SlotStorage {
   }
 
   /**
-   * Writes `data` at `offsetBytes`. While a write to the slot runs, later ones queue and then
-   * go out together, contiguous runs as one `pwritev(2)`: each write handed to libuv's thread
-   * pool cost the agent's main thread a wake-up of a worker, which on a two-core device was a
-   * sixth of its time at full chunk rate. Chunks never overlap; overlapping writes queued
-   * together would land in offset order, not in the order they were made.
+   * Writes `data` at `offsetBytes` with `pwrite(2)` on the agent's own thread. A write handed
+   * to libuv's thread pool finished in well under a millisecond, but its completion waited
+   * behind the socket reads of the next chunks in the same event loop: measured 1 to 14 ms per
+   * 256 KiB chunk at full rate, and the fetch window stays full until a chunk is written. A
+   * write into the page cache costs 0.07 to 0.1 ms here (docs/performance.md). On flash that
+   * throttles writeback the call blocks; that is the throttling the window is meant to apply.
    */
-  write(slot: SlotId, offsetBytes: number, data: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let queue = this.writeQueues.get(slot);
-      const running = queue !== undefined;
-      if (!queue) {
-        queue = [];
-        this.writeQueues.set(slot, queue);
+  async write(slot: SlotId, offsetBytes: number, data: Uint8Array): Promise<void> {
+    try {
+      const { fd } = await this.handle(slot);
+      for (let done = 0; done < data.length;) {
+        done += writeSync(fd, data, done, data.length - done, offsetBytes + done);
       }
-      queue.push({ offsetBytes, data, resolve, reject });
-      if (!running) void this.drainWrites(slot);
-    });
-  }
-
-  private async drainWrites(slot: SlotId): Promise<void> {
-    const queue = this.writeQueues.get(slot) as PendingWrite[];
-    while (queue.length > 0) {
-      const batch = queue.splice(0, queue.length).sort((a, b) => a.offsetBytes - b.offsetBytes);
-      for (const run of contiguousRuns(batch)) {
-        try {
-          await this.writeRun(slot, run);
-          run.forEach((w) => w.resolve());
-        } catch (err) {
-          const failure = storageError(`write slot ${slot}`, err);
-          run.forEach((w) => w.reject(failure));
-        }
-      }
-    }
-    this.writeQueues.delete(slot);
-  }
-
-  private async writeRun(slot: SlotId, run: PendingWrite[]): Promise<void> {
-    const handle = await this.handle(slot);
-    const first = run[0] as PendingWrite;
-    let buffers = run.map((w) => w.data);
-    let position = first.offsetBytes;
-    while (buffers.length > 0) {
-      const { bytesWritten } = await handle.writev(buffers, position);
-      position += bytesWritten;
-      buffers = skipBytes(buffers, bytesWritten);
+    } catch (err) {
+      throw storageError(`write slot ${slot}`, err);
     }
   }
 
@@ -179,37 +145,6 @@ export class DirSlots implements SlotStorage {
     this.handles.delete(slot);
     if (handle) await (await handle.catch(() => undefined))?.close();
   }
-}
-
-interface PendingWrite {
-  readonly offsetBytes: number;
-  readonly data: Uint8Array;
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-}
-
-/** Splits writes sorted by offset into runs that each cover one contiguous range. */
-function contiguousRuns(sorted: PendingWrite[]): PendingWrite[][] {
-  const runs: PendingWrite[][] = [];
-  let end = -1;
-  for (const w of sorted) {
-    const last = runs[runs.length - 1];
-    if (last && w.offsetBytes === end && last.length < MAX_RUN_WRITES) last.push(w);
-    else runs.push([w]);
-    end = w.offsetBytes + w.data.length;
-  }
-  return runs;
-}
-
-/** The buffers left after the first `bytes` of them were written (a short write). */
-function skipBytes(buffers: Uint8Array[], bytes: number): Uint8Array[] {
-  const rest = [...buffers];
-  let skip = bytes;
-  while (rest.length > 0 && skip >= (rest[0] as Uint8Array).length) {
-    skip -= (rest.shift() as Uint8Array).length;
-  }
-  if (rest.length > 0 && skip > 0) rest[0] = (rest[0] as Uint8Array).subarray(skip);
-  return rest;
 }
 
 function storageError(what: string, err: unknown) {

@@ -23,8 +23,11 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Gauge } from 'prom-client';
 
+import type { Topics } from '@fetchback/shared';
+
 import { checkConnect, checkPublish, checkSubscribe, mayForward } from './acl.js';
 import { type OutgoingQueues, boundOutgoingQueues } from './bounded-persistence.js';
+import { DirectSender } from './direct-send.js';
 import { type FrameViolation, GuardedConnection } from './frame-guard.js';
 import { type Listener, listenMqtt, listenWebSocket } from './listeners.js';
 import { type RetainedStore, indexRetained } from './retained-index.js';
@@ -36,6 +39,7 @@ import type {
   PublishOptions,
 } from './message-bus.js';
 import { Rejections } from './rejections.js';
+import { topicMatches } from './topic-match.js';
 
 /** Longest client id shown in a log line. */
 const LOGGED_ID_CHARS = 80;
@@ -166,7 +170,7 @@ export async function startEmbeddedBus(options: BusOptions, deps: BusDeps): Prom
     { mqttPort: listeners[0]?.port, wsPort: listeners[1]?.port, tls: options.tls !== undefined },
     'embedded broker listening',
   );
-  return new EmbeddedBus(broker, listeners, rejections, log);
+  return new EmbeddedBus(broker, listeners, rejections, deps.topics, options.drainTimeoutMs, log);
 }
 
 class EmbeddedBus implements MessageBus {
@@ -175,13 +179,29 @@ class EmbeddedBus implements MessageBus {
   private readonly broker: Aedes;
   private readonly listeners: Listener[];
   private readonly rejections: Rejections;
+  private readonly topics: Topics;
+  private readonly direct: DirectSender;
   private readonly log: BusDeps['log'];
 
-  constructor(broker: Aedes, listeners: Listener[], rejections: Rejections, log: BusDeps['log']) {
+  constructor(
+    broker: Aedes,
+    listeners: Listener[],
+    rejections: Rejections,
+    topics: Topics,
+    drainTimeoutMs: number,
+    log: BusDeps['log'],
+  ) {
     this.broker = broker;
     this.listeners = listeners;
     this.rejections = rejections;
+    this.topics = topics;
     this.log = log;
+    this.direct = new DirectSender(drainTimeoutMs, (conn) =>
+      log.warn(
+        { remote: (conn as Partial<{ remoteAddress: string }>).remoteAddress, drainTimeoutMs },
+        'dropping a client that read no chunk within the drain timeout',
+      ),
+    );
     this.mqttPort = listeners[0]?.port;
     this.wsPort = listeners[1]?.port;
   }
@@ -198,6 +218,34 @@ class EmbeddedBus implements MessageBus {
     return new Promise((resolve, reject) => {
       this.broker.publish(packet, (err) => (err ? reject(err) : resolve()));
     });
+  }
+
+  /**
+   * A device's topic has one possible recipient, the device itself (`mayForward`): when it is
+   * connected and subscribed, the PUBLISH goes straight to its connection (`direct-send.ts`),
+   * the cached chunk never copied. aedes' path (its emitter, topic matching, a packet object,
+   * one payload buffer, the wait for `drain`) is taken otherwise, with the parts joined.
+   */
+  publishParts(topic: string, parts: readonly Uint8Array[]): Promise<void> {
+    const client = this.subscribedDevice(topic);
+    if (!client) return this.publish(topic, Buffer.concat(parts), { qos: 0 });
+    return this.direct.send(client.conn as Duplex, topic, parts);
+  }
+
+  /** The connected client of the device `topic` is addressed to, if it subscribed to it. */
+  private subscribedDevice(topic: string): DirectClient | undefined {
+    const parsed = this.topics.parse(topic);
+    if (parsed?.direction !== 'in') return undefined;
+    const client = this.clientOf(parsed.deviceId) as DirectClient | undefined;
+    if (!client?.connected || client.closed) return undefined;
+    const filters = Object.keys(client.subscriptions);
+    return filters.some((f) => topicMatches(f, topic)) ? client : undefined;
+  }
+
+  private clientOf(clientId: string): Client | undefined {
+    return (this.broker as unknown as { clients: Record<string, Client | undefined> }).clients[
+      clientId
+    ];
   }
 
   subscribe(filter: string, handler: MessageHandler): Promise<void> {
@@ -219,9 +267,7 @@ class EmbeddedBus implements MessageBus {
   }
 
   disconnectDevice(deviceId: string): void {
-    const clients = (this.broker as unknown as { clients: Record<string, Client | undefined> })
-      .clients;
-    const client = clients[deviceId];
+    const client = this.clientOf(deviceId);
     if (!client) return;
     this.log.info({ deviceId }, 'dropping device connection');
     client.close();
@@ -231,6 +277,11 @@ class EmbeddedBus implements MessageBus {
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     await Promise.all(this.listeners.map((l) => l.close()));
   }
+}
+
+/** What `publishParts` reads of an aedes client beyond its typings. */
+interface DirectClient extends Client {
+  readonly subscriptions: Record<string, unknown>;
 }
 
 /** With client-certificate authentication, the certificate's CN must be the username. */

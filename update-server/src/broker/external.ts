@@ -69,6 +69,10 @@ class ExternalBus implements MessageBus {
     await this.client.publishAsync(topic, buffer, { qos: opts.qos, retain: opts.retain ?? false });
   }
 
+  publishParts(topic: string, parts: readonly Uint8Array[]): Promise<void> {
+    return this.publish(topic, Buffer.concat(parts), { qos: 0 });
+  }
+
   async subscribe(filter: string, handler: MessageHandler): Promise<void> {
     this.handlers.push({ filter, handler });
     const granted = await this.client.subscribeAsync(filter, { qos: 1 });

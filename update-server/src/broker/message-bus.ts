@@ -23,6 +23,12 @@ export interface MessageBus {
   /** The embedded broker's MQTT-over-WebSocket port, when enabled. */
   readonly wsPort: number | undefined;
   publish(topic: string, payload: Uint8Array, opts: PublishOptions): Promise<void>;
+  /**
+   * Publishes at QoS 0, not retained, one message whose payload is `parts` back to back (a
+   * chunk response: its head, then the cached chunk). Resolves once the message is handed to
+   * the connection, or is dropped as QoS 0 is when the device is not connected.
+   */
+  publishParts(topic: string, parts: readonly Uint8Array[]): Promise<void>;
   /** One filter per call; handler errors are caught, logged and counted, never thrown. */
   subscribe(filter: string, handler: MessageHandler): Promise<void>;
   /** Drops a device's live connection (decommission). */

@@ -1,10 +1,11 @@
 /**
  * A least-recently-used cache of chunks over the image store, bounded in bytes. Concurrent
- * requests for the same chunk (a fleet fetching one release) share one read.
+ * requests for the same chunk (a fleet fetching one release) share one read, and the chunks a
+ * device will ask for next can be read ahead while its current ones go out.
  *
- * Chunks are copied into the caller's buffer (the FETCH_RESP being built), and a chunk read
- * from the store is read straight into that buffer; the cache then keeps a view of it. A
- * payload handed to the broker is never written again, so the view stays valid.
+ * A cached chunk is handed out as is, never copied: callers only send it and must never write
+ * into it. With a bound of 0 nothing is kept, every request reads the store, and nothing is
+ * read ahead.
  */
 export type ChunkReader = (
   digestHex: string,
@@ -31,28 +32,48 @@ export class ChunkCache {
     return this.bytes;
   }
 
-  /** Puts chunk `index` into `into`, which is exactly the chunk's length. */
-  async load(digestHex: string, index: number, chunkBytes: number, into: Uint8Array) {
+  /** Chunk `index`, `length` bytes long; shared, so the caller must not write into it. */
+  get(digestHex: string, index: number, chunkBytes: number, length: number): Promise<Uint8Array> {
     const key = `${digestHex}:${chunkBytes}:${index}`;
     const hit = this.entries.get(key);
     if (hit) {
       this.entries.delete(key);
       this.entries.set(key, hit);
-      into.set(hit);
-      return;
+      return Promise.resolve(hit);
     }
-    const inFlight = this.pending.get(key);
-    if (inFlight) {
-      into.set(await inFlight);
-      return;
-    }
+    return this.pending.get(key) ?? this.load(key, digestHex, index, chunkBytes, length);
+  }
 
+  /**
+   * Starts reading chunks that are neither held nor being read, so that they are in memory
+   * when asked for; a failed read is forgotten (the request that needs it reads again).
+   */
+  readAhead(digestHex: string, chunkBytes: number, chunks: { index: number; length: number }[]) {
+    if (this.maxBytes === 0) return;
+    for (const { index, length } of chunks) {
+      const key = `${digestHex}:${chunkBytes}:${index}`;
+      if (this.entries.has(key) || this.pending.has(key)) continue;
+      this.load(key, digestHex, index, chunkBytes, length).catch(() => undefined);
+    }
+  }
+
+  private load(
+    key: string,
+    digestHex: string,
+    index: number,
+    chunkBytes: number,
+    length: number,
+  ): Promise<Uint8Array> {
+    // Not zeroed: the read fills every byte or fails, and a failed buffer is never kept.
+    const into = Buffer.allocUnsafe(length);
     const reading = this.read(digestHex, index, chunkBytes, into)
-      .then(() => into)
+      .then(() => {
+        this.insert(key, into);
+        return into;
+      })
       .finally(() => this.pending.delete(key));
     this.pending.set(key, reading);
-    await reading;
-    this.insert(key, into);
+    return reading;
   }
 
   private insert(key: string, data: Uint8Array): void {

@@ -220,7 +220,71 @@ describe('fetch service over the embedded broker', () => {
       );
       expect(got.every((r) => r.data)).toBe(true);
     }
-    expect(h.releases.reads).toBe(2);
+    // Chunks 0 and 1 asked for, 2 and 3 read ahead: each of the four read once for all.
+    expect(h.releases.reads).toBe(4);
+  });
+
+  it('reads the chunks after a served one ahead, so the next request costs no read', async () => {
+    h = await startHarness();
+    const release = makeRelease(h.keys, { id: 'r1', sizeBytes: 8 * 1024, chunkBytes: 1024 });
+    h.releases.add(release);
+    const client = await assigned('dev-1', release);
+    const obj = fromHex(release.record.imageDigest);
+    const first = await fetchOnce(client, 'dev-1', { rid: 1, obj, idx: [0] }, 1);
+    expect(first[0]?.data).toBeDefined();
+    for (let i = 0; i < 100 && h.releases.reads < 5; i++) await sleep(5);
+    expect(h.releases.reads).toBe(5);
+
+    const next = await fetchOnce(client, 'dev-1', { rid: 2, obj, idx: [1, 2, 3, 4] }, 4);
+    const table = new ChunkTable(release.table);
+    expect(next.map((r) => table.verifyChunk(r.idx ?? -1, r.data ?? new Uint8Array()))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    // Serving 1 to 4 read 5 to 7 ahead, the rest of the image, and nothing twice.
+    for (let i = 0; i < 100 && h.releases.reads < 8; i++) await sleep(5);
+    expect(h.releases.reads).toBe(8);
+  });
+
+  it('serves a device that keeps 48 chunks requested with no FB_ERR_BUSY', async () => {
+    // The per-device cap is 64 chunks: a chunk counts until its bytes are written to the
+    // socket, not until the stream is next empty, which a deep window keeps from happening.
+    h = await startHarness();
+    const chunkBytes = 256 * 1024;
+    const count = 96;
+    const release = makeRelease(h.keys, { id: 'r1', sizeBytes: count * chunkBytes, chunkBytes });
+    h.releases.add(release);
+    const client = await assigned('dev-1', release);
+    const obj = fromHex(release.record.imageDigest);
+    const table = new ChunkTable(release.table);
+    const good = new Set<number>();
+    const refusals: string[] = [];
+    let next = 0;
+    let rid = 1;
+    const ask = (n: number) => {
+      const idx = Array.from({ length: Math.min(n, count - next) }, () => next++);
+      if (idx.length === 0) return;
+      const payload = Buffer.from(encodeFetchRequest({ rid: rid++, obj, idx }));
+      client.publish('fb/v1/d/dev-1/out/fetch', payload);
+    };
+    const done = new Promise<void>((resolve) => {
+      client.on('message', (topic, payload) => {
+        if (!topic.endsWith('/in/chunk')) return;
+        const resp = decodeFetchResponse(payload);
+        if (resp.err) refusals.push(resp.err);
+        else if (table.verifyChunk(resp.idx ?? -1, resp.data ?? new Uint8Array())) {
+          good.add(resp.idx ?? -1);
+        }
+        if (good.size + refusals.length >= count) resolve();
+        else ask(1);
+      });
+    });
+    ask(48);
+    await done;
+    expect(refusals).toEqual([]);
+    expect(good.size).toBe(count);
   });
 
   it('drops undecodable FETCH_REQs with a logged, counted code and keeps serving', async () => {

@@ -25,6 +25,7 @@ function recordingBus(): MessageBus & { published: { topic: string; retain?: boo
     wsPort: undefined,
     published,
     publish: async (topic, _payload, opts) => void published.push({ topic, retain: opts.retain }),
+    publishParts: async (topic) => void published.push({ topic }),
     subscribe: async () => undefined,
     disconnectDevice: () => undefined,
     close: async () => undefined,
