@@ -5,7 +5,7 @@
 // chunk verified against it and written to the inactive slot, the whole image digest checked,
 // then ACK "downloaded". Timed from the assignment to that ACK. The agent's peak RSS is its
 // VmHWM from /proc, read at that moment. The agent runs with the Node flags of its systemd unit
-// (--max-semi-space-size=1). CPU seconds of both sides during the transfer are returned too.
+// (--max-semi-space-size=2). CPU seconds of both sides during the transfer are returned too.
 //
 // Baselines in the same run: (a) the same bytes published raw through a bare aedes broker to
 // one mqtt.js subscriber, (b) an HTTP download of the same file with curl from a plain Node
@@ -27,7 +27,7 @@ import { httpCurlTransfer, rawMqttTransfer } from './lib/baselines.mjs';
 
 const AGENT_CLI = fileURLToPath(new URL('../device-agent/dist/cli.js', import.meta.url));
 /** Node flags of the agent, as device-agent/systemd/fetchback-agent.service runs it. */
-const AGENT_NODE_FLAGS = ['--max-semi-space-size=1'];
+const AGENT_NODE_FLAGS = ['--max-semi-space-size=2'];
 const MiB = 1024 * 1024;
 
 function writeRandomFile(file, bytes) {

@@ -73,6 +73,11 @@ describe('verifyImage', () => {
     expect(await verifyImage(context)).toEqual({ event: 'image_verified' });
   });
 
+  it('accepts an image read back in several pieces, each read while the last is hashed', async () => {
+    const { context } = await setUp(randomBytes(1000 * CHUNK_BYTES + 7));
+    expect(await verifyImage(context)).toEqual({ event: 'image_verified' });
+  });
+
   it('sends the download back for exactly the chunks found bad on disk', async () => {
     const { context, slots, store, count } = await setUp(randomBytes(300 * CHUNK_BYTES + 5));
     await slots.write('b', 3 * CHUNK_BYTES + 10, Uint8Array.of(0xff, 0x00));
