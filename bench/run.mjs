@@ -13,7 +13,7 @@
 //           wall time to all committed, server CPU, server and simulator memory, against raw
 //           MQTT moving the same bytes (bench/fleet.mjs).
 //   slow    10 devices, 1 MiB, 50 ms latency per direction: Fetchback's defaults (256 KiB
-//           chunks, window 4) against the stop-and-wait defaults of AWS's MQTT OTA client (4 KiB
+//           chunks, 1 MiB window) against the stop-and-wait defaults of AWS's MQTT OTA client (4 KiB
 //           blocks, one request at a time) run on our own agent (bench/slow-link.mjs).
 //   scale   the largest fleet one simulator and one server take to completion: each size of
 //           --scale (2,000 by default) with a 256 KiB image, memory per device on both sides,

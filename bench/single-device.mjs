@@ -4,8 +4,9 @@
 // (update-server/dist, in this process) through the embedded aedes broker: chunk table, every
 // chunk verified against it and written to the inactive slot, the whole image digest checked,
 // then ACK "downloaded". Timed from the assignment to that ACK. The agent's peak RSS is its
-// VmHWM from /proc, read at that moment. The agent runs with the Node flags of its systemd unit
-// (--max-semi-space-size=2). CPU seconds of both sides during the transfer are returned too.
+// VmHWM from /proc, read at that moment. The agent runs with the Node flags and malloc settings
+// of its systemd unit (--max-semi-space-size=1, MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX). CPU
+// seconds of both sides during the transfer are returned too.
 //
 // Baselines in the same run: (a) the same bytes published raw through a bare aedes broker to
 // one mqtt.js subscriber, (b) an HTTP download of the same file with curl from a plain Node
@@ -26,8 +27,9 @@ import pino from 'pino';
 import { httpCurlTransfer, rawMqttTransfer } from './lib/baselines.mjs';
 
 const AGENT_CLI = fileURLToPath(new URL('../device-agent/dist/cli.js', import.meta.url));
-/** Node flags of the agent, as device-agent/systemd/fetchback-agent.service runs it. */
-const AGENT_NODE_FLAGS = ['--max-semi-space-size=2'];
+/** Node flags and malloc settings of the agent, as its systemd unit runs it. */
+const AGENT_NODE_FLAGS = ['--max-semi-space-size=1'];
+const AGENT_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
 const MiB = 1024 * 1024;
 
 function writeRandomFile(file, bytes) {
@@ -96,9 +98,7 @@ export async function agentDownload(sizeBytes, { window, agentNodeArgs = [] } = 
     agent = spawn(
       process.execPath,
       [...AGENT_NODE_FLAGS, ...agentNodeArgs, AGENT_CLI, '--config', join(dir, 'agent.json')],
-      {
-        stdio: 'ignore',
-      },
+      { stdio: 'ignore', env: { ...process.env, ...AGENT_ENV } },
     );
 
     const downloaded = new Promise((resolve) => {

@@ -2,7 +2,7 @@
 // default) over a link with 50 ms of latency per direction (the simulator's `latency` fault, so
 // 100 ms per round trip), twice, each time through its own server child with its embedded broker:
 //
-//   fetchback      Fetchback's defaults: 256 KiB chunks, 16 requests in flight (4 MiB window).
+//   fetchback      Fetchback's defaults: 256 KiB chunks, 4 requests in flight (1 MiB window).
 //   stop-and-wait  The defaults of AWS's MQTT OTA client, run as a configuration of our agent:
 //                  4 KiB chunks (server option chunkBytes 4096), one request in flight (agent
 //                  limits window 1). The agent asks for the next block only once the last

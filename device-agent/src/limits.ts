@@ -27,10 +27,10 @@ export interface AgentLimits extends DownloadLimits, InstallLimits {
 
 export const DEFAULT_LIMITS: AgentLimits = Object.freeze({
   maxImageBytes: 4 * 1024 ** 3,
-  // 0: derive the window from `windowBytes` and the release's chunk size; 4 MiB in flight is
-  // 16 chunks of 256 KiB, the server's default chunk size (docs/device.md, "The fetch window").
+  // 0: derive the window from `windowBytes` and the release's chunk size; 1 MiB in flight is
+  // 4 chunks of 256 KiB, the server's default chunk size (docs/device.md, "The fetch window").
   window: 0,
-  windowBytes: 4 * 1024 * 1024,
+  windowBytes: 1024 * 1024,
   chunkStallMs: 10_000,
   maxStallRetries: 6,
   maxCorruptPerChunk: 3,

@@ -1,6 +1,6 @@
 /**
  * The `verifying` step: read the slot back in pieces, check every chunk against the chunk
- * table and the whole image against its signed digest. Memory stays at one piece whatever the
+ * table and the whole image against its signed digest. Memory stays at two pieces whatever the
  * image size. A chunk that no longer matches (a torn write before a power cut) is forgotten and
  * fetched again, a bounded number of times; an image whose chunks all match but whose digest
  * does not is a bad release.
@@ -20,7 +20,7 @@ import { type DownloadContext, heldBlob } from './download-context.js';
 import { loadOrFetchChunkTable } from './download-step.js';
 import { HeldChunks } from './held-chunks.js';
 
-const PIECE_TARGET_BYTES = 1024 * 1024;
+const PIECE_TARGET_BYTES = 512 * 1024;
 
 export async function verifyImage(context: DownloadContext): Promise<Outcome> {
   try {

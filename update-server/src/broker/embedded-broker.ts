@@ -11,6 +11,8 @@
  * - a persistent session that sent an allowed and a refused filter in one SUBSCRIBE can later
  *   receive other devices' messages: `authorizeForward` checks every delivery;
  * - one frozen subscriber stalls delivery until `drainTimeout`: lowered to `drainTimeoutMs`;
+ * - a delivery completes only when the client's stream is next empty, which a deep fetch window
+ *   postpones while the device reads at full speed: chunks go out through `direct-send.ts`;
  * - retained messages and offline queues are unbounded: only the server retains (devices only
  *   their presence), and each client's QoS 1 queue is bounded;
  * - past `concurrency` deliveries in flight, its emitter releases queued messages recursively
