@@ -170,6 +170,14 @@ function summaryRows(result) {
         ],
         [
           `single ${s.sizeMiB} MiB`,
+          'MB/s vs raw fetch, 256 KiB x 4',
+          s.fetchbackMBps,
+          s.rawFetchMBps,
+          s.ratioVsRawFetch,
+        ],
+        [`single ${s.sizeMiB} MiB`, 'raw fetch, 64 KiB x 4 (the issue)', '', s.rawFetch64kMBps, ''],
+        [
+          `single ${s.sizeMiB} MiB`,
           'MB/s vs HTTP curl',
           s.fetchbackMBps,
           s.httpCurlMBps,

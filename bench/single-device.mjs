@@ -9,8 +9,11 @@
 // seconds of both sides during the transfer are returned too.
 //
 // Baselines in the same run: (a) the same bytes published raw through a bare aedes broker to
-// one mqtt.js subscriber, (b) an HTTP download of the same file with curl from a plain Node
-// HTTP server (what Mender and hawkBit devices do).
+// one mqtt.js subscriber, (b) the fetch pattern alone (bench/lib/raw-fetch-client.mjs: a client
+// process requesting chunks by index with a window, hashing each, answered from memory), with
+// Fetchback's chunk size and window and with the 64 KiB chunks and 4 in flight, (c) an
+// HTTP download of the same file with curl from a plain Node HTTP server (what Mender and
+// hawkBit devices do).
 //
 //   node bench/single-device.mjs [sizeMiB ...]        (default: 64 256)
 import { spawn } from 'node:child_process';
@@ -24,7 +27,9 @@ import { fileURLToPath } from 'node:url';
 import { FetchbackClient, resolveConfig, startServer } from '@fetchback/update-server';
 import pino from 'pino';
 
-import { httpCurlTransfer, rawMqttTransfer } from './lib/baselines.mjs';
+import { DEFAULT_LIMITS } from '../device-agent/dist/index.js';
+
+import { httpCurlTransfer, rawFetchTransfer, rawMqttTransfer } from './lib/baselines.mjs';
 
 const AGENT_CLI = fileURLToPath(new URL('../device-agent/dist/cli.js', import.meta.url));
 /** Node flags and malloc settings of the agent, as its systemd unit runs it. */
@@ -150,10 +155,17 @@ export async function singleDevice(sizesMiB = [64, 256]) {
     const bytes = mib * MiB;
     const fb = await agentDownload(bytes);
     let raw;
+    let fetch;
+    let fetch64k;
     let http;
     try {
       // Raw publishes of the same size as Fetchback's chunks (the server's default).
-      raw = await rawMqttTransfer(bytes, resolveConfig({ env: {} }).chunkBytes);
+      const { chunkBytes } = resolveConfig({ env: {} });
+      raw = await rawMqttTransfer(bytes, chunkBytes);
+      // The fetch pattern alone, with Fetchback's chunk size and window, then with the
+      // prototype's 64 KiB chunks and 4 in flight that the bar was measured with.
+      fetch = await rawFetchTransfer(bytes, chunkBytes, DEFAULT_LIMITS.windowBytes / chunkBytes);
+      fetch64k = await rawFetchTransfer(bytes, 64 * 1024, 4);
       http = await httpCurlTransfer(fb.image, bytes);
     } finally {
       fb.removeImage();
@@ -162,8 +174,11 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       sizeMiB: mib,
       fetchbackMBps: round(fb.mbPerS),
       rawMqttMBps: round(raw.mbPerS),
+      rawFetchMBps: round(fetch.mbPerS),
+      rawFetch64kMBps: round(fetch64k.mbPerS),
       httpCurlMBps: round(http.mbPerS),
       ratioVsRawMqtt: round(fb.mbPerS / raw.mbPerS, 2),
+      ratioVsRawFetch: round(fb.mbPerS / fetch.mbPerS, 2),
       ratioVsHttp: round(fb.mbPerS / http.mbPerS, 2),
       agentPeakRssMiB: round(fb.agentPeakRssMiB),
       // CPU per MiB moved, each side (the server's includes the embedded broker).

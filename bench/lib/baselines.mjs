@@ -1,10 +1,11 @@
 // Baselines measured in the same run as Fetchback's own figures, so that ratios compare like
 // with like on whatever machine runs the benchmark.
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
@@ -57,6 +58,49 @@ export async function rawMqttTransfer(totalBytes, chunkBytes) {
   await sub.endAsync();
   await broker.close();
   return { bytes: count * chunkBytes, seconds, mbPerS: (count * chunkBytes) / seconds / 1e6 };
+}
+
+/**
+ * Raw fetch: Fetchback's pattern with nothing of Fetchback in it. A client in a process of its
+ * own (`raw-fetch-client.mjs`) keeps `window` requests for `chunkBytes` chunks in flight
+ * through a bare aedes broker; the broker's side answers each from one buffer in memory and the
+ * client hashes every chunk with SHA-256. What the fetch path could move on this machine with
+ * these libraries, before any verification against a table, any write and any protocol
+ * encoding. Time from the first request to the last chunk hashed.
+ */
+export async function rawFetchTransfer(totalBytes, chunkBytes, window) {
+  const broker = await startBareBroker();
+  const chunk = Buffer.alloc(chunkBytes, 0xa5);
+  const chunks = Math.ceil(totalBytes / chunkBytes);
+  await new Promise((resolve) =>
+    broker.aedes.subscribe(
+      'bench/req',
+      (packet, done) => {
+        done();
+        for (const _ of JSON.parse(packet.payload.toString())) {
+          const resp = { cmd: 'publish', topic: 'bench/resp', payload: chunk, qos: 0 };
+          broker.aedes.publish({ ...resp, retain: false }, () => undefined);
+        }
+      },
+      resolve,
+    ),
+  );
+  const script = fileURLToPath(new URL('./raw-fetch-client.mjs', import.meta.url));
+  const client = fork(script, [broker.port, chunks, window].map(String), {
+    execArgv: ['--max-semi-space-size=1'],
+  });
+  try {
+    await once(client, 'message');
+    const started = process.hrtime.bigint();
+    client.send('go');
+    await once(client, 'message');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const bytes = chunks * chunkBytes;
+    return { bytes, seconds, mbPerS: bytes / seconds / 1e6 };
+  } finally {
+    client.kill();
+    await broker.close();
+  }
 }
 
 /** HTTP: a plain Node HTTP server streams `file`; curl downloads it to /dev/null. */
