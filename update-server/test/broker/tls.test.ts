@@ -89,6 +89,15 @@ describe('MQTT over TLS', () => {
     const got = nextMessage(client, 'fb/v1/d/dev-a/in/ack');
     await h.bus.publish('fb/v1/d/dev-a/in/ack', Buffer.from('over tls'), { qos: 1 });
     expect((await got).toString()).toBe('over tls');
+    // A chunk response, written straight to the device's TLS connection.
+    const chunk = nextMessage(client, 'fb/v1/d/dev-a/in/chunk');
+    await h.bus.publishParts('fb/v1/d/dev-a/in/chunk', [
+      Buffer.from('head:'),
+      Buffer.alloc(70_000, 7),
+    ]);
+    expect(
+      Buffer.compare(await chunk, Buffer.concat([Buffer.from('head:'), Buffer.alloc(70_000, 7)])),
+    ).toBe(0);
     await client.endAsync();
   });
 

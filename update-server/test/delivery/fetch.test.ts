@@ -287,6 +287,26 @@ describe('fetch service over the embedded broker', () => {
     expect(good.size).toBe(count);
   });
 
+  it('publishes chunk parts to a device only once it is connected and subscribed', async () => {
+    h = await startHarness();
+    const topic = 'fb/v1/d/dev-1/in/chunk';
+    const parts = [Buffer.from('head'), Buffer.alloc(1000, 3)];
+    // Not connected: dropped, as QoS 0 is.
+    await h.bus.publishParts(topic, parts);
+    const d = h.devices.add('dev-1');
+    const client = await h.connect(d.id, d.secret);
+    const got: Buffer[] = [];
+    client.on('message', (_t, payload) => got.push(payload));
+    // Connected but not subscribed: aedes' path, which has no subscriber to deliver to.
+    await h.bus.publishParts(topic, parts);
+    await sleep(100);
+    expect(got).toEqual([]);
+    await client.subscribeAsync('fb/v1/d/dev-1/in/#', { qos: 1 });
+    await h.bus.publishParts(topic, parts);
+    for (let i = 0; i < 100 && got.length === 0; i++) await sleep(5);
+    expect(got).toEqual([Buffer.concat(parts)]);
+  });
+
   it('drops undecodable FETCH_REQs with a logged, counted code and keeps serving', async () => {
     h = await startHarness();
     const release = makeRelease(h.keys, { id: 'r1', sizeBytes: 2048, chunkBytes: 1024 });
