@@ -28,6 +28,7 @@ import { type Clock, type Random, systemClock } from './clock.js';
 import type { DownloadContext } from './download/download-context.js';
 import { downloadImage } from './download/download-step.js';
 import type { ObjectFetcher } from './download/object-fetcher.js';
+import { ReadBack } from './download/read-back.js';
 import { verifyImage } from './download/verify-image.js';
 import type { HealthCheck } from './install/health-check.js';
 import type { Installer } from './install/installer.js';
@@ -84,6 +85,9 @@ export interface AgentDeps {
   readonly agentName?: string;
 }
 
+/** Bytes the read-back of a download reads and hashes at a time. */
+const READ_BACK_PIECE_BYTES = 512 * 1024;
+
 /** Events an `Agent` emits, for the CLI's logs, tests and the simulator's progress. */
 export interface AgentEvents {
   transition: [TransitionRecord];
@@ -112,6 +116,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly reporter: Reporter;
   private machine: Machine | undefined;
   private fetcher: ObjectFetcher | undefined;
+  /** The read-back a download started, for the verifying step of the same job to finish. */
+  private readBack: { seq: number; slot: string; readBack: ReadBack } | undefined;
   private pendingManifest: Uint8Array | undefined;
   private driving: Promise<void> | undefined;
   private step: AbortController | undefined;
@@ -313,9 +319,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.step = new AbortController();
     switch (state) {
       case 'downloading':
-        return downloadImage(this.downloadContext(this.step.signal));
+        return downloadImage(this.downloadContext(this.step.signal, this.startReadBack()));
       case 'verifying':
-        return verifyImage(this.downloadContext(this.step.signal));
+        return verifyImage(this.downloadContext(this.step.signal, this.takeReadBack()));
       case 'downloaded':
         return { event: 'install' };
       case 'installing':
@@ -414,9 +420,31 @@ export class Agent extends EventEmitter<AgentEvents> {
     void this.reporter.status(state, job, this.version, fields).catch((err) => this.fault(err));
   }
 
-  private downloadContext(signal: AbortSignal): DownloadContext {
+  /** A fresh read-back of the job's target slot, kept for its verifying step. */
+  private startReadBack(): ReadBack {
+    const job = this.state.job as Job;
+    const readBack = new ReadBack({
+      slots: this.deps.slots,
+      slot: job.targetSlot,
+      sizeBytes: job.release.sizeBytes,
+      pieceBytes: READ_BACK_PIECE_BYTES,
+    });
+    this.readBack = { seq: job.seq, slot: job.targetSlot, readBack };
+    return readBack;
+  }
+
+  /** The read-back the download of this job started, once; none after a restart. */
+  private takeReadBack(): ReadBack | undefined {
+    const job = this.state.job as Job;
+    const kept = this.readBack;
+    this.readBack = undefined;
+    return kept?.seq === job.seq && kept.slot === job.targetSlot ? kept.readBack : undefined;
+  }
+
+  private downloadContext(signal: AbortSignal, readBack?: ReadBack): DownloadContext {
     const job = this.state.job as Job;
     return {
+      ...(readBack ? { readBack } : {}),
       job,
       store: this.deps.stateStore,
       slots: this.deps.slots,

@@ -20,6 +20,7 @@ import {
   systemClock,
   withLimits,
 } from '../src/index.js';
+import { ReadBack } from '../src/download/read-back.js';
 
 const CHUNK_BYTES = 4096;
 
@@ -76,6 +77,30 @@ describe('verifyImage', () => {
   it('accepts an image read back in several pieces, each read while the last is hashed', async () => {
     const { context } = await setUp(randomBytes(1000 * CHUNK_BYTES + 7));
     expect(await verifyImage(context)).toEqual({ event: 'image_verified' });
+  });
+
+  it('with the read-back of the download, reads back only what it left, once', async () => {
+    const image = randomBytes(200 * CHUNK_BYTES + 3);
+    const { context, slots } = await setUp(image);
+    let bytesRead = 0;
+    const read = slots.read.bind(slots);
+    slots.read = async (...args: Parameters<typeof read>) => {
+      const piece = await read(...args);
+      bytesRead += piece.length;
+      return piece;
+    };
+    const readBack = new ReadBack({
+      slots,
+      slot: 'b',
+      sizeBytes: image.length,
+      pieceBytes: 65_536,
+    });
+    readBack.written(100 * CHUNK_BYTES);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(bytesRead).toBeGreaterThan(0);
+    const outcome = await verifyImage({ ...context, readBack });
+    expect(outcome).toEqual({ event: 'image_verified' });
+    expect(bytesRead).toBe(image.length);
   });
 
   it('sends the download back for exactly the chunks found bad on disk', async () => {

@@ -10,6 +10,7 @@ import type { Job } from '../lifecycle/agent-state.js';
 import type { SlotStorage } from '../storage/slot-storage.js';
 import type { StateStore } from '../storage/state-store.js';
 import type { ObjectFetcher } from './object-fetcher.js';
+import type { ReadBack } from './read-back.js';
 
 export interface DownloadLimits {
   /** Fetch requests in flight, in chunks; 0 picks `ceil(windowBytes / chunk size)`. */
@@ -45,6 +46,11 @@ export interface DownloadContext {
   readonly attach: (fetcher: ObjectFetcher | undefined) => void;
   readonly onProgress: (held: number, total: number) => void;
   readonly onCorrupt: (index: number) => void;
+  /**
+   * The read-back of this job's target slot: the download feeds it what is written, the
+   * verifying step finishes it. Absent when there is none for this job (after a restart).
+   */
+  readonly readBack?: ReadBack;
 }
 
 export const chunkTableBlob = (seq: number): string => `ctab-${seq}`;

@@ -121,10 +121,13 @@ async function fetchMissingChunks(
       if (!table.verifyChunk(i, data)) return false;
       await slots.write(job.targetSlot, i * chunkBytes, data);
       held.mark(i);
+      context.readBack?.written(held.contiguous() * chunkBytes);
       context.onProgress(held.held, table.count);
       return true;
     },
   };
+  // Chunks held from before a restart can be read back at once.
+  context.readBack?.written(held.contiguous() * chunkBytes);
   try {
     await runFetcher(context, target);
   } finally {

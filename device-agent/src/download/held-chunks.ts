@@ -26,6 +26,8 @@ export class HeldChunks {
   private readonly bits: Uint8Array;
   private heldCount = 0;
   private unflushed = 0;
+  /** Chunks 0 .. `prefix - 1` are all held (it only grows until a chunk is unmarked). */
+  private prefix = 0;
   private timer: TimerHandle | undefined;
   private readonly writer: CoalescingWriter;
 
@@ -57,6 +59,12 @@ export class HeldChunks {
     return ((this.bits[index >> 3] as number) & (1 << (index & 7))) !== 0;
   }
 
+  /** How many chunks from the first are all held. */
+  contiguous(): number {
+    while (this.prefix < this.options.count && this.has(this.prefix)) this.prefix++;
+    return this.prefix;
+  }
+
   /** Indices not held, ascending. */
   missing(): number[] {
     const out: number[] = [];
@@ -85,6 +93,7 @@ export class HeldChunks {
     if (!this.has(index)) return;
     this.bits[index >> 3] = (this.bits[index >> 3] as number) & ~(1 << (index & 7));
     this.heldCount--;
+    this.prefix = Math.min(this.prefix, index);
     this.unflushed++;
   }
 

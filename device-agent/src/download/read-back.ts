@@ -1,0 +1,86 @@
+/**
+ * The verifying step's read-back of the slot, started while the download runs: as soon as
+ * every chunk before a piece is written, the piece is read back from the slot and added to the
+ * whole-image SHA-256, in the time the agent would otherwise spend waiting for chunks. The
+ * verifying step then reads and hashes only what is left. It is still the slot's bytes that
+ * are hashed, read back after they were written, so the check is the same as a read-back after
+ * the download. The state is in memory only: after a restart, verification reads everything.
+ */
+import { type Hasher, createSha256 } from '@fetchback/shared';
+
+import type { SlotId, SlotStorage } from '../storage/slot-storage.js';
+
+export interface ReadBackTarget {
+  readonly slots: SlotStorage;
+  readonly slot: SlotId;
+  readonly sizeBytes: number;
+  /** Bytes read and hashed at a time. */
+  readonly pieceBytes: number;
+}
+
+export class ReadBack {
+  private readonly target: ReadBackTarget;
+  private readonly hasher: Hasher = createSha256();
+  private readonly buffer: Uint8Array;
+  /** Bytes from the start of the slot read back and hashed so far. */
+  private hashedBytes = 0;
+  /** Bytes from the start of the slot known to be written. */
+  private writtenBytes = 0;
+  private running: Promise<void> | undefined;
+  private failed = false;
+
+  constructor(target: ReadBackTarget) {
+    this.target = target;
+    this.buffer = new Uint8Array(Math.max(1, Math.min(target.pieceBytes, target.sizeBytes)));
+  }
+
+  /** Bytes read back and hashed so far (for tests and logs). */
+  get hashed(): number {
+    return this.hashedBytes;
+  }
+
+  /**
+   * Every byte before `bytes` is written: reads back, in the background, the whole pieces
+   * that this covers (and the end of the image once it is all written).
+   */
+  written(bytes: number): void {
+    this.writtenBytes = Math.max(this.writtenBytes, Math.min(bytes, this.target.sizeBytes));
+    if (this.running || this.failed || !this.pieceReady()) return;
+    this.running = this.readWritten()
+      .catch(() => {
+        // The verifying step reads the whole slot again; its own error is the one reported.
+        this.failed = true;
+      })
+      .finally(() => {
+        this.running = undefined;
+      });
+  }
+
+  /**
+   * The SHA-256 of the whole slot, reading back what is left; undefined when a background
+   * read failed (the caller then reads the slot back from the start).
+   */
+  async digest(): Promise<Uint8Array | undefined> {
+    await this.running;
+    if (this.failed) return undefined;
+    this.writtenBytes = this.target.sizeBytes;
+    await this.readWritten();
+    return this.hasher.digest();
+  }
+
+  private pieceReady(): boolean {
+    const left = this.writtenBytes - this.hashedBytes;
+    return left >= this.buffer.length || (left > 0 && this.writtenBytes === this.target.sizeBytes);
+  }
+
+  private async readWritten(): Promise<void> {
+    const { slots, slot } = this.target;
+    while (this.pieceReady()) {
+      const length = Math.min(this.buffer.length, this.writtenBytes - this.hashedBytes);
+      const piece = await slots.read(slot, this.hashedBytes, length, this.buffer);
+      if (piece.length !== length) throw new Error(`short read at ${this.hashedBytes}`);
+      this.hasher.update(piece);
+      this.hashedBytes += length;
+    }
+  }
+}
