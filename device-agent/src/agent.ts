@@ -28,7 +28,7 @@ import { type Clock, type Random, systemClock } from './clock.js';
 import type { DownloadContext } from './download/download-context.js';
 import { downloadImage } from './download/download-step.js';
 import type { ObjectFetcher } from './download/object-fetcher.js';
-import { ReadBack } from './download/read-back.js';
+import { READ_BACK_PIECE_BYTES, ReadBack } from './download/read-back.js';
 import { verifyImage } from './download/verify-image.js';
 import type { HealthCheck } from './install/health-check.js';
 import type { Installer } from './install/installer.js';
@@ -57,7 +57,7 @@ import { type LifecycleState, isResting } from './lifecycle/transitions.js';
 import { loadOrCreateDeviceKey } from './device-key.js';
 import { type AgentLimits, DEFAULT_LIMITS } from './limits.js';
 import { Outbox, type OutboxEntry } from './outbox/outbox.js';
-import type { SlotStorage } from './storage/slot-storage.js';
+import type { SlotId, SlotStorage } from './storage/slot-storage.js';
 import type { StateStore } from './storage/state-store.js';
 import type { Transport } from './transport/transport.js';
 
@@ -84,9 +84,6 @@ export interface AgentDeps {
   /** Sent in PRESENCE, e.g. `fetchback-agent/0.1.0`. */
   readonly agentName?: string;
 }
-
-/** Bytes the read-back of a download reads and hashes at a time. */
-const READ_BACK_PIECE_BYTES = 512 * 1024;
 
 /** Events an `Agent` emits, for the CLI's logs, tests and the simulator's progress. */
 export interface AgentEvents {
@@ -117,7 +114,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private machine: Machine | undefined;
   private fetcher: ObjectFetcher | undefined;
   /** The read-back a download started, for the verifying step of the same job to finish. */
-  private readBack: { seq: number; slot: string; readBack: ReadBack } | undefined;
+  private readBack: { seq: number; slot: SlotId; readBack: ReadBack } | undefined;
   private pendingManifest: Uint8Array | undefined;
   private driving: Promise<void> | undefined;
   private step: AbortController | undefined;

@@ -6,7 +6,7 @@
  * are hashed, read back after they were written, so the check is the same as a read-back after
  * the download. The state is in memory only: after a restart, verification reads everything.
  */
-import { type Hasher, createSha256 } from '@fetchback/shared';
+import { type Hasher, createSha256, fbError } from '@fetchback/shared';
 
 import type { SlotId, SlotStorage } from '../storage/slot-storage.js';
 
@@ -16,6 +16,9 @@ import type { SlotId, SlotStorage } from '../storage/slot-storage.js';
  * whole download raised its peak memory by 140 KiB per device.
  */
 const spareBuffers = new Map<number, Uint8Array[]>();
+
+/** Bytes a read-back reads and hashes at a time. */
+export const READ_BACK_PIECE_BYTES = 512 * 1024;
 const MAX_SPARE_PER_LENGTH = 4;
 
 function takeBuffer(length: number): Uint8Array {
@@ -99,7 +102,9 @@ export class ReadBack {
       while (this.pieceReady()) {
         const length = Math.min(this.pieceBytes, this.writtenBytes - this.hashedBytes);
         const piece = await slots.read(slot, this.hashedBytes, length, buffer);
-        if (piece.length !== length) throw new Error(`short read at ${this.hashedBytes}`);
+        if (piece.length !== length) {
+          throw fbError('FB_ERR_STORAGE', `short read of slot ${slot} at ${this.hashedBytes}`);
+        }
         this.hasher.update(piece);
         this.hashedBytes += length;
       }

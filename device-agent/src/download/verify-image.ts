@@ -1,6 +1,6 @@
 /**
  * The `verifying` step: read the slot back in pieces, check every chunk against the chunk
- * table and the whole image against its signed digest. Memory stays at two pieces whatever the
+ * table and the whole image against its signed digest. Memory stays at one piece whatever the
  * image size. A chunk that no longer matches (a torn write before a power cut) is forgotten and
  * fetched again, a bounded number of times; an image whose chunks all match but whose digest
  * does not is a bad release.
@@ -9,7 +9,6 @@ import {
   type ChunkTable,
   bytesEqual,
   chunkCount,
-  createSha256,
   fromHex,
   isFetchbackError,
   sha256,
@@ -19,8 +18,7 @@ import type { Outcome } from '../lifecycle/machine.js';
 import { type DownloadContext, heldBlob } from './download-context.js';
 import { loadOrFetchChunkTable } from './download-step.js';
 import { HeldChunks } from './held-chunks.js';
-
-const PIECE_TARGET_BYTES = 512 * 1024;
+import { READ_BACK_PIECE_BYTES, ReadBack } from './read-back.js';
 
 export async function verifyImage(context: DownloadContext): Promise<Outcome> {
   try {
@@ -29,8 +27,8 @@ export async function verifyImage(context: DownloadContext): Promise<Outcome> {
     // The image digest is signed: when it matches, every chunk matches the table too, so the
     // chunks are only hashed one by one to find which to fetch again when it does not. Most of
     // the slot was usually read back during the download already (`read-back.ts`).
-    const digest = (await context.readBack?.digest()) ?? (await readBackAll(context, table));
-    if (bytesEqual(digest, fromHex(job.release.digest))) {
+    const digest = (await context.readBack?.digest()) ?? (await readBackAll(context));
+    if (digest && bytesEqual(digest, fromHex(job.release.digest))) {
       return { event: 'image_verified' };
     }
 
@@ -43,18 +41,14 @@ export async function verifyImage(context: DownloadContext): Promise<Outcome> {
   }
 }
 
-/** The SHA-256 of the whole slot, read back from the start. */
-async function readBackAll(context: DownloadContext, table: ChunkTable): Promise<Uint8Array> {
-  const whole = createSha256();
-  await forEachPiece(context, table.count, (piece) => whole.update(piece));
-  return whole.digest();
+/** The SHA-256 of the whole slot, read back from the start (no read-back ran before). */
+function readBackAll(context: DownloadContext): Promise<Uint8Array | undefined> {
+  const { job, slots } = context;
+  const target = { slots, slot: job.targetSlot, sizeBytes: job.release.sizeBytes };
+  return new ReadBack({ ...target, pieceBytes: READ_BACK_PIECE_BYTES }).digest();
 }
 
-/**
- * Reads the slot back in pieces of whole chunks; `visit` gets each piece and its chunk range.
- * The next piece is read while `visit` hashes the current one: one after the other, the reads
- * through libuv's thread pool added a third to the pass.
- */
+/** Reads the slot back in pieces of whole chunks; `visit` gets each piece and its chunk range. */
 async function forEachPiece(
   context: DownloadContext,
   chunks: number,
@@ -62,18 +56,13 @@ async function forEachPiece(
 ): Promise<void> {
   const { job, slots } = context;
   const { chunkBytes } = job.release;
-  const chunksPerPiece = Math.max(1, Math.floor(PIECE_TARGET_BYTES / chunkBytes));
-  // Two buffers for the whole pass: a fresh one per piece left hundreds of MiB for the
+  const chunksPerPiece = Math.max(1, Math.floor(READ_BACK_PIECE_BYTES / chunkBytes));
+  // One buffer for the whole pass: a fresh one per piece left hundreds of MiB for the
   // collector to find and raised the agent's peak RSS by tens of MiB.
-  const buffers = [0, 1].map(() => new Uint8Array(chunksPerPiece * chunkBytes));
-  const readPiece = (first: number, buffer: Uint8Array) =>
-    slots.read(job.targetSlot, first * chunkBytes, buffer.length, buffer);
-  let reading = chunks > 0 ? readPiece(0, buffers[0] as Uint8Array) : undefined;
-  for (let first = 0, turn = 0; reading; first += chunksPerPiece, turn ^= 1) {
-    const piece = await reading;
-    const next = first + chunksPerPiece;
-    reading = next < chunks ? readPiece(next, buffers[turn ^ 1] as Uint8Array) : undefined;
-    visit(piece, first, Math.min(next, chunks));
+  const buffer = new Uint8Array(chunksPerPiece * chunkBytes);
+  for (let first = 0; first < chunks; first += chunksPerPiece) {
+    const piece = await slots.read(job.targetSlot, first * chunkBytes, buffer.length, buffer);
+    visit(piece, first, Math.min(first + chunksPerPiece, chunks));
   }
 }
 
