@@ -66,7 +66,7 @@ describe('MQTT over TLS', () => {
     h = undefined;
   });
 
-  it('serves mqtts with the server certificate; plain MQTT and wrong secrets are refused', async () => {
+  it('serves mqtts with the server certificate; refuses plain MQTT and wrong secrets', async () => {
     h = await startHarness({ bus: { tls: tlsOptions(false) } });
     const dev = h.devices.add('dev-a');
     const port = h.bus.mqttPort!;

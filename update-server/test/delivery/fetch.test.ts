@@ -67,7 +67,7 @@ describe('fetch service over the embedded broker', () => {
     return client;
   }
 
-  it('serves every requested chunk of the assigned image, each verifying against the table', async () => {
+  it('serves every requested chunk of the assigned image, each matching the table', async () => {
     h = await startHarness();
     const release = makeRelease(h.keys, { id: 'r1', sizeBytes: 10_000, chunkBytes: 1024 });
     h.releases.add(release);
