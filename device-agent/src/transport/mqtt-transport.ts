@@ -6,8 +6,11 @@
  * mqtt.js ignores the broker's receive maximum, so the agent's own fetch window is the flow
  * control (`docs/device.md`, "The fetch window").
  */
-import { type IClientOptions, type MqttClient, connect } from 'mqtt';
+import { LIMITS } from '@fetchback/shared';
+import { type IClientOptions, MqttClient, connect } from 'mqtt';
 import type { Logger } from 'pino';
+
+import { PacketSocket } from './packet-socket.js';
 
 import type {
   ConnectOptions,
@@ -51,7 +54,7 @@ export class MqttTransport implements Transport {
   }
 
   connect(options: ConnectOptions = {}): Promise<void> {
-    const client = connect(this.options.brokerUrl, this.clientOptions(options));
+    const client = this.openClient(this.clientOptions(options));
     this.client = client;
     client.on('message', (topic, payload) => {
       this.messageHandlers.forEach((h) => h(topic, payload));
@@ -103,6 +106,30 @@ export class MqttTransport implements Transport {
 
   onDisconnect(handler: () => void): void {
     this.disconnectHandlers.push(handler);
+  }
+
+  /**
+   * mqtt:// goes through a PacketSocket (one buffer per MQTT packet, no payload copies);
+   * mqtts://, ws://, wss:// and a SOCKS proxy (MQTTJS_SOCKS_PROXY) go through mqtt.js's own
+   * connection code.
+   */
+  private openClient(options: IClientOptions): MqttClient {
+    const url = new URL(this.options.brokerUrl);
+    const plain = url.protocol === 'mqtt:' || url.protocol === 'tcp:';
+    if (!plain || process.env['MQTTJS_SOCKS_PROXY'])
+      return connect(this.options.brokerUrl, options);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
+    const port = url.port === '' ? 1883 : Number(url.port);
+    const maxWholePacketBytes = LIMITS.maxChunkBytes + 64 * 1024;
+    const client = new MqttClient(() => new PacketSocket({ host, port, maxWholePacketBytes }), {
+      ...options,
+      protocol: 'mqtt',
+      host,
+      port,
+    });
+    // As mqtt.js's connect() does: errors reach the 'error' listeners added by the caller.
+    client.on('error', () => undefined);
+    return client;
   }
 
   private clientOptions(options: ConnectOptions): IClientOptions {
