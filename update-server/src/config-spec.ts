@@ -186,7 +186,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     'chunk requests queued, oldest first, while the global byte budget is spent; 0 = none',
     { unit: 'chunks', min: 0, max: 10_000_000 },
   ),
-  spec('cacheBytes', 'bytes', 256 * MiB, 'chunk cache over the image store; 0 = no cache', {
+  spec('cacheBytes', 'bytes', 32 * MiB, 'chunk cache over the image store; 0 = no cache', {
     unit: 'bytes',
     min: 0,
     max: 64 * GiB,

@@ -49,7 +49,8 @@ export class DirectSender {
   /**
    * Sends one QoS 0 PUBLISH of `topic` whose payload is `parts` back to back (MQTT 3.1.1
    * §3.3), in order after this connection's earlier ones. Resolves when the packet's bytes are
-   * written to the socket, or the connection is gone (QoS 0: the packet is dropped).
+   * written to the socket, or the connection is gone (QoS 0: the packet is dropped); either
+   * way nothing holds `parts` any more, and the chunk cache may reuse them.
    */
   send(conn: Duplex, topic: string, parts: readonly Uint8Array[]): Promise<void> {
     if (conn.destroyed || conn.writableEnded) return Promise.resolve();

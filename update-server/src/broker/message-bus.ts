@@ -25,8 +25,9 @@ export interface MessageBus {
   publish(topic: string, payload: Uint8Array, opts: PublishOptions): Promise<void>;
   /**
    * Publishes at QoS 0, not retained, one message whose payload is `parts` back to back (a
-   * chunk response: its head, then the cached chunk). Resolves once the message is handed to
-   * the connection, or is dropped as QoS 0 is when the device is not connected.
+   * chunk response: its head, then the cached chunk). Resolves once nothing of the bus holds
+   * `parts` any more, so that the caller may reuse them: written to the device's connection,
+   * copied into a message of its own, or dropped as QoS 0 is when the device is not connected.
    */
   publishParts(topic: string, parts: readonly Uint8Array[]): Promise<void>;
   /** One filter per call; handler errors are caught, logged and counted, never thrown. */

@@ -251,6 +251,8 @@ export class FetchService {
       const head = chunkResponseHead(req.rid, req.obj, idx, data.length);
       // QoS 0: see the file comment; the device re-requests a lost chunk.
       await this.deps.bus.publishParts(this.deps.topics.in(deviceId, 'chunk'), [head, data]);
+      // Nothing holds the chunk any more (MessageBus.publishParts): its buffer may be reused.
+      this.cache.release(data);
       this.deps.metrics.chunksServed.inc();
       this.deps.metrics.bytesServed.inc(reserved);
     } catch (err) {

@@ -55,7 +55,7 @@ export const DELIVERY_DEFAULTS: DeliveryOptions = Object.freeze({
   maxInFlightPerDevice: 64,
   globalBudgetBytes: 64 * 1024 * 1024,
   maxWaitingChunks: 65_536,
-  cacheBytes: 256 * 1024 * 1024,
+  cacheBytes: 32 * 1024 * 1024,
   assignmentTtlS: 30 * 24 * 3600,
 });
 
