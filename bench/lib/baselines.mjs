@@ -87,7 +87,7 @@ export async function rawFetchTransfer(totalBytes, chunkBytes, window) {
   );
   const script = fileURLToPath(new URL('./raw-fetch-client.mjs', import.meta.url));
   const client = fork(script, [broker.port, chunks, window].map(String), {
-    execArgv: ['--max-semi-space-size=1'],
+    execArgv: ['--max-semi-space-size=1', '--initial-old-space-size=48'],
   });
   try {
     await once(client, 'message');

@@ -1,6 +1,7 @@
 /**
- * The real agent process against the real server and its embedded broker, over MQTT and over
- * MQTT with TLS: an update from 1.0.0 to 1.1.0 commits, and a release whose health check fails rolls back. The server shows
+ * The real agent process, run with the Node flags and environment of its systemd unit, against
+ * the real server and its embedded broker, over MQTT and over MQTT with TLS: an update from
+ * 1.0.0 to 1.1.0 commits, and a release whose health check fails rolls back. The server shows
  * both outcomes and holds exactly one ACK record per step.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -17,6 +18,22 @@ import { type TestServer, startTestServer } from '../server/support/server-harne
 import { makeTestCertificates } from '../support/certificates.js';
 
 const AGENT_CLI = fileURLToPath(new URL('../../device-agent/dist/cli.js', import.meta.url));
+const UNIT = fileURLToPath(
+  new URL('../../device-agent/systemd/fetchback-agent.service', import.meta.url),
+);
+
+/** The Node flags and environment of the systemd unit, so the agent runs here as it does there. */
+function unitSettings(): { nodeFlags: string[]; env: Record<string, string> } {
+  const unit = readFileSync(UNIT, 'utf8');
+  const exec = /^ExecStart=\/usr\/bin\/env node (.*) \/opt\/\S+\/cli\.js /m.exec(unit);
+  if (!exec?.[1]) throw new Error('ExecStart of the unit not understood');
+  const env: Record<string, string> = {};
+  for (const [, key, value] of unit.matchAll(/^Environment=([A-Z_]+)=(\S+)$/gm)) {
+    env[key as string] = value as string;
+  }
+  return { nodeFlags: exec[1].split(' '), env };
+}
+const UNIT_SETTINGS = unitSettings();
 
 /** Runs the built agent; restarts it when it exits 0 (its reboot), as systemd would. */
 class SupervisedAgent {
@@ -28,8 +45,11 @@ class SupervisedAgent {
   constructor(private readonly configPath: string) {}
 
   start(): void {
-    const child = spawn(process.execPath, [AGENT_CLI, '--config', this.configPath], {
+    const { nodeFlags, env } = UNIT_SETTINGS;
+    const args = [...nodeFlags, AGENT_CLI, '--config', this.configPath];
+    const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     this.starts++;
     const keep = (b: Buffer) => (this.output = (this.output + b.toString()).slice(-20_000));
@@ -130,7 +150,7 @@ describe.each([{ link: 'MQTT' }, { link: 'MQTT over TLS with a client certificat
         .sort();
     }
 
-    it('commits 1.1.0 and the server records downloaded, installed, committed once each', async () => {
+    it('commits 1.1.0; the server records downloaded, installed, committed once', async () => {
       const image = randomBytes(3 * 1024 * 1024 + 12_345);
       const releaseId = await upload('1.1.0', image);
       const { assignments } = await t.api.assign(releaseId, ['pi-e2e-1']);
