@@ -5,9 +5,8 @@
 // chunk verified against it and written to the inactive slot, the whole image digest checked,
 // then ACK "downloaded". Timed from the assignment to that ACK. The agent's peak RSS is its
 // VmHWM from /proc, read at that moment. The agent runs with the Node flags and malloc settings
-// of its systemd unit (--max-semi-space-size=1, --initial-old-space-size=48,
-// MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX). CPU seconds of both sides during the transfer are
-// returned too.
+// of its systemd unit (--max-semi-space-size=1, --initial-old-space-size=48, MALLOC_ARENA_MAX).
+// CPU seconds of both sides during the transfer are returned too.
 //
 // Baselines in the same run: (a) the same bytes published raw through a bare aedes broker to
 // one mqtt.js subscriber, (b) the fetch pattern alone (bench/lib/raw-fetch-client.mjs: a client
@@ -35,7 +34,7 @@ import { httpCurlTransfer, rawFetchTransfer, rawMqttTransfer } from './lib/basel
 const AGENT_CLI = fileURLToPath(new URL('../device-agent/dist/cli.js', import.meta.url));
 /** Node flags and malloc settings of the agent, as its systemd unit runs it. */
 const AGENT_NODE_FLAGS = ['--max-semi-space-size=1', '--initial-old-space-size=48'];
-const AGENT_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
+const AGENT_ENV = { MALLOC_ARENA_MAX: '2' };
 const MiB = 1024 * 1024;
 
 function writeRandomFile(file, bytes) {
