@@ -7,7 +7,11 @@ import { type AddressInfo, type Server, type Socket, createServer } from 'node:n
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { PacketSocket } from '../src/transport/packet-socket.js';
+import {
+  MAX_ASSEMBLING_BYTES,
+  PacketSocket,
+  assemblingBytesNow,
+} from '../src/transport/packet-socket.js';
 import { MqttTransport } from '../src/transport/mqtt-transport.js';
 import { startAedes } from './helpers/aedes-bus.js';
 
@@ -219,6 +223,47 @@ describe('PacketSocket', () => {
       ps.resume();
     });
     out.forEach((b, i) => expect(b.equals(many[i] as Buffer)).toBe(true));
+  });
+
+  it('assembles at most MAX_ASSEMBLING_BYTES of large packets at once in a process', async () => {
+    const n = 12;
+    const size = 1024 * 1024;
+    const peers = await Promise.all(Array.from({ length: n }, () => startPeer()));
+    opened.push(...peers);
+    const sockets = peers.map((p) => new PacketSocket({ host: '127.0.0.1', port: p.port }));
+    opened.push(...sockets);
+    const packets = sockets.map(() => publish(randomBytes(size)));
+    const got = sockets.map((ps, i) => collect(ps, (packets[i] as Buffer).length));
+    const servers = await Promise.all(peers.map((p) => p.connection));
+    // Every peer sends the head of its packet and holds back the rest.
+    servers.forEach((s, i) => s.write((packets[i] as Buffer).subarray(0, 1000)));
+    await expect.poll(() => assemblingBytesNow(), { timeout: 5000 }).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const held = assemblingBytesNow();
+    expect(held).toBeLessThanOrEqual(MAX_ASSEMBLING_BYTES);
+    expect(held).toBeGreaterThan(MAX_ASSEMBLING_BYTES - 2 * size);
+    servers.forEach((s, i) => s.write((packets[i] as Buffer).subarray(1000)));
+    const received = await Promise.all(got);
+    received.forEach((buffers, i) => {
+      expect(Buffer.concat(buffers).equals(packets[i] as Buffer)).toBe(true);
+    });
+    const whole = received.filter((buffers) => buffers.length === 1).length;
+    expect(whole).toBe(Math.floor(MAX_ASSEMBLING_BYTES / (packets[0] as Buffer).length));
+    expect(assemblingBytesNow()).toBe(0);
+  });
+
+  it('gives back what a connection was assembling when it closes mid-packet', async () => {
+    const peer = await startPeer();
+    opened.push(peer);
+    const ps = new PacketSocket({ host: '127.0.0.1', port: peer.port });
+    const closed = new Promise<void>((resolve) => ps.on('close', () => resolve()));
+    ps.resume();
+    const before = assemblingBytesNow();
+    (await peer.connection).write(publish(randomBytes(300 * 1024)).subarray(0, 5000));
+    await expect.poll(() => assemblingBytesNow(), { timeout: 5000 }).toBeGreaterThan(before);
+    (await peer.connection).destroy();
+    await closed;
+    expect(assemblingBytesNow()).toBe(before);
   });
 
   it('reports a refused connection as an error and closes', async () => {
