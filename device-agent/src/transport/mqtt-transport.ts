@@ -6,8 +6,10 @@
  * mqtt.js ignores the broker's receive maximum, so the agent's own fetch window is the flow
  * control (`docs/device.md`, "The fetch window").
  */
+import { createRequire } from 'node:module';
+
 import { LIMITS } from '@fetchback/shared';
-import { type IClientOptions, MqttClient, connect } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
 import { PacketSocket } from './packet-socket.js';
@@ -19,6 +21,16 @@ import type {
   QoS,
   Transport,
 } from './transport.js';
+
+/**
+ * mqtt.js's client alone: its main module also loads WebSocket, TLS and SOCKS support and
+ * their dependencies, about 6 MiB of resident memory that an mqtt:// agent never uses; those
+ * load with `mqtt` itself, on the first connection that needs them. Loaded with `require`,
+ * which hands over a CommonJS module's exports the same way under every loader.
+ */
+const MqttClientClass = (
+  createRequire(import.meta.url)('mqtt/lib/client') as { default: typeof MqttClient }
+).default;
 
 export interface MqttTransportOptions {
   readonly brokerUrl: string;
@@ -44,6 +56,8 @@ export class MqttTransport implements Transport {
   private readonly connectHandlers: Array<() => void> = [];
   private readonly disconnectHandlers: Array<() => void> = [];
   private isConnected = false;
+  /** Calls of `close`, so that a `connect` still loading mqtt.js knows it was closed. */
+  private closes = 0;
 
   constructor(options: MqttTransportOptions) {
     this.options = options;
@@ -53,8 +67,14 @@ export class MqttTransport implements Transport {
     return this.isConnected;
   }
 
-  connect(options: ConnectOptions = {}): Promise<void> {
-    const client = this.openClient(this.clientOptions(options));
+  async connect(options: ConnectOptions = {}): Promise<void> {
+    const closes = this.closes;
+    const client = await this.openClient(this.clientOptions(options));
+    if (this.closes !== closes) {
+      // Closed while mqtt.js's connection code loaded: this connection is not wanted.
+      client.end(true);
+      return;
+    }
     this.client = client;
     client.on('message', (topic, payload) => {
       this.messageHandlers.forEach((h) => h(topic, payload));
@@ -75,6 +95,7 @@ export class MqttTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.closes++;
     const client = this.client;
     this.client = undefined;
     if (!client) return;
@@ -113,20 +134,25 @@ export class MqttTransport implements Transport {
    * mqtts://, ws://, wss:// and a SOCKS proxy (MQTTJS_SOCKS_PROXY) go through mqtt.js's own
    * connection code.
    */
-  private openClient(options: IClientOptions): MqttClient {
+  private async openClient(options: IClientOptions): Promise<MqttClient> {
     const url = new URL(this.options.brokerUrl);
     const plain = url.protocol === 'mqtt:' || url.protocol === 'tcp:';
-    if (!plain || process.env['MQTTJS_SOCKS_PROXY'])
+    if (!plain || process.env['MQTTJS_SOCKS_PROXY']) {
+      const { connect } = await import('mqtt');
       return connect(this.options.brokerUrl, options);
+    }
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
     const port = url.port === '' ? 1883 : Number(url.port);
     const maxWholePacketBytes = LIMITS.maxChunkBytes + 64 * 1024;
-    const client = new MqttClient(() => new PacketSocket({ host, port, maxWholePacketBytes }), {
-      ...options,
-      protocol: 'mqtt',
-      host,
-      port,
-    });
+    const client = new MqttClientClass(
+      () => new PacketSocket({ host, port, maxWholePacketBytes }),
+      {
+        ...options,
+        protocol: 'mqtt',
+        host,
+        port,
+      },
+    );
     // As mqtt.js's connect() does: errors reach the 'error' listeners added by the caller.
     client.on('error', () => undefined);
     return client;
