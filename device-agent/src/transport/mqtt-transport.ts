@@ -8,7 +8,6 @@
  */
 import { createRequire } from 'node:module';
 
-import { LIMITS } from '@fetchback/shared';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 
@@ -143,16 +142,12 @@ export class MqttTransport implements Transport {
     }
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
     const port = url.port === '' ? 1883 : Number(url.port);
-    const maxWholePacketBytes = LIMITS.maxChunkBytes + 64 * 1024;
-    const client = new MqttClientClass(
-      () => new PacketSocket({ host, port, maxWholePacketBytes }),
-      {
-        ...options,
-        protocol: 'mqtt',
-        host,
-        port,
-      },
-    );
+    const client = new MqttClientClass(() => new PacketSocket({ host, port }), {
+      ...options,
+      protocol: 'mqtt',
+      host,
+      port,
+    });
     // As mqtt.js's connect() does: errors reach the 'error' listeners added by the caller.
     client.on('error', () => undefined);
     return client;

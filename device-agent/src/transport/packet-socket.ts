@@ -25,6 +25,8 @@
 import { type Socket, createConnection } from 'node:net';
 import { Duplex } from 'node:stream';
 
+import { LIMITS } from '@fetchback/shared';
+
 /**
  * Bytes a read fills when it does not go straight into a packet; shared, copied out at once.
  * A read that brings a chunk's header brings this much of its payload too, copied: 16 KiB
@@ -37,8 +39,8 @@ const PASSING_SCRATCH_BYTES = 64 * 1024;
 export const MAX_ASSEMBLING_BYTES = 8 * 1024 * 1024;
 /** A packet with fewer bytes than this still to come is filled from the scratch buffer. */
 const DIRECT_READ_MIN_BYTES = 8 * 1024;
-/** Default largest packet assembled in one buffer: a 1 MiB chunk and its headers fit. */
-export const DEFAULT_MAX_WHOLE_PACKET_BYTES = 1024 * 1024 + 64 * 1024;
+/** Default largest packet assembled in one buffer: the largest chunk and its headers. */
+export const DEFAULT_MAX_WHOLE_PACKET_BYTES = LIMITS.maxChunkBytes + 64 * 1024;
 
 let scratch: Buffer | undefined;
 let passingScratch: Buffer | undefined;
