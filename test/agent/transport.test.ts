@@ -21,22 +21,28 @@ describe('MqttTransport over ws://', () => {
     await t?.close();
   });
 
-  it('connects, subscribes and receives a chunk-sized message unchanged', async () => {
-    const creds = await t.device('pi-ws-1');
+  /** A registered device's transport over ws://. */
+  async function transportOf(id: string) {
+    const creds = await t.device(id);
     const transport = new MqttTransport({
       brokerUrl: wsUrl,
       clientId: creds.deviceId,
       username: creds.deviceId,
       password: creds.password,
     });
+    return { transport, deviceId: creds.deviceId };
+  }
+
+  it('connects, subscribes and receives a chunk-sized message unchanged', async () => {
+    const { transport, deviceId } = await transportOf('pi-ws-1');
     try {
       const got: Buffer[] = [];
       transport.onMessage((_topic, payload) => got.push(Buffer.from(payload)));
       await transport.connect();
       expect(transport.connected).toBe(true);
-      await transport.subscribe(`fb/v1/d/${creds.deviceId}/in/#`, 1);
+      await transport.subscribe(`fb/v1/d/${deviceId}/in/#`, 1);
       const payload = randomBytes(300 * 1024);
-      await t.server.ctx.bus.publish(`fb/v1/d/${creds.deviceId}/in/ack`, payload, { qos: 1 });
+      await t.server.ctx.bus.publish(`fb/v1/d/${deviceId}/in/ack`, payload, { qos: 1 });
       await expect.poll(() => got.length, { timeout: 5000 }).toBe(1);
       expect(got[0]?.equals(payload)).toBe(true);
     } finally {
@@ -45,13 +51,7 @@ describe('MqttTransport over ws://', () => {
   });
 
   it('does not connect when closed while its connection code is still loading', async () => {
-    const creds = await t.device('pi-ws-2');
-    const transport = new MqttTransport({
-      brokerUrl: wsUrl,
-      clientId: creds.deviceId,
-      username: creds.deviceId,
-      password: creds.password,
-    });
+    const { transport } = await transportOf('pi-ws-2');
     let connects = 0;
     transport.onConnect(() => connects++);
     const connecting = transport.connect();
