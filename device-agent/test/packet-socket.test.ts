@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 
+import { Aedes } from 'aedes';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {
@@ -279,6 +280,30 @@ describe('PacketSocket', () => {
 });
 
 describe('MqttTransport over mqtt:// (PacketSocket) through aedes', () => {
+  it('connects to an IPv6 address in brackets', async (ctx) => {
+    const broker = await Aedes.createBroker();
+    const server = createServer(broker.handle);
+    const listening = await new Promise<string | undefined>((resolve) => {
+      server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+      server.listen(0, '::1', () => resolve(undefined));
+    });
+    if (listening === 'EADDRNOTAVAIL' || listening === 'EAFNOSUPPORT') {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      return ctx.skip(`no IPv6 loopback here (${listening})`);
+    }
+    expect(listening).toBeUndefined();
+    const { port } = server.address() as AddressInfo;
+    const transport = new MqttTransport({ brokerUrl: `mqtt://[::1]:${port}`, clientId: 'ps-v6' });
+    try {
+      await transport.connect();
+      expect(transport.connected).toBe(true);
+    } finally {
+      await transport.close();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('receives messages of every size unchanged, above the whole-packet bound too', async () => {
     const broker = await startAedes();
     opened.push(broker);
