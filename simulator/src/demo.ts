@@ -20,7 +20,7 @@ import { renderHtml } from './report/html.js';
 import { formatReport } from './report/report.js';
 import { DEFAULT_SIMULATION, Simulation } from './simulation.js';
 
-/** The demo's faults unless `--faults` names a profile: a slightly lossy link, a few bad devices. */
+/** The demo's faults unless `--faults` names a profile: a slightly lossy link, a few bad ones. */
 const DEMO_FAULTS = [
   'latency=10',
   'jitter=20',

@@ -156,7 +156,7 @@ describe('framework errors as problem+json', () => {
     expectProblem(res, 413, 'FB_ERR_BODY_TOO_LARGE');
   });
 
-  it('answers 400 FB_ERR_VALIDATION for a body that breaks its schema, and for unknown fields', async () => {
+  it('answers 400 FB_ERR_VALIDATION for a body off its schema or with unknown fields', async () => {
     expectProblem(
       await call('POST', '/api/v1/devices', 'operator', { id: 'dev-1' }),
       400,
@@ -178,7 +178,7 @@ describe('framework errors as problem+json', () => {
     expectProblem(await call('GET', '/api/v1/nothing-here', 'none'), 404, 'FB_ERR_NOT_FOUND');
   });
 
-  it('answers 415 FB_ERR_MEDIA_TYPE for an upload that is not application/octet-stream', async () => {
+  it('answers 415 FB_ERR_MEDIA_TYPE for an upload not application/octet-stream', async () => {
     const res = await call('POST', '/api/v1/releases?version=1&class=pi4', 'operator', {
       image: 'x',
     });
@@ -187,7 +187,7 @@ describe('framework errors as problem+json', () => {
 });
 
 describe('devices', () => {
-  it('registers a device and returns a ready agent config with the secret and root key', async () => {
+  it('registers a device and returns an agent config with the secret and root key', async () => {
     const { device, agentConfig } = await registerDevice('dev-1', 'pi4', { site: 'lab' });
     expect(device).toMatchObject({
       id: 'dev-1',
@@ -211,7 +211,7 @@ describe('devices', () => {
     });
   });
 
-  it('answers 409 FB_ERR_DEVICE_EXISTS for a second device with the same id, 400 for a bad id', async () => {
+  it('answers 409 FB_ERR_DEVICE_EXISTS for a device id taken, 400 for a bad id', async () => {
     await registerDevice();
     expectProblem(
       await call('POST', '/api/v1/devices', 'operator', { id: 'dev-1', hardwareClass: 'pi4' }),
@@ -243,7 +243,7 @@ describe('devices', () => {
     );
   });
 
-  it('shows a device with its history, and 404 FB_ERR_DEVICE_UNKNOWN for an unknown id', async () => {
+  it('shows a device with its history; 404 FB_ERR_DEVICE_UNKNOWN for an unknown id', async () => {
     await registerDevice();
     const res = (await call('GET', '/api/v1/devices/dev-1', 'viewer')).json();
     expect(res.device.id).toBe('dev-1');
@@ -303,7 +303,7 @@ describe('devices', () => {
     );
   });
 
-  it('decommissions: credentials revoked, live connection dropped, audited; twice is 409', async () => {
+  it('decommissions: credentials revoked, connection dropped, audited; twice is 409', async () => {
     const { agentConfig } = await registerDevice();
     const res = await call('DELETE', '/api/v1/devices/dev-1', 'operator');
     expect(res.statusCode).toBe(200);
@@ -359,7 +359,7 @@ describe('releases', () => {
     expect(t.ctx.releases.list().total).toBe(0);
   });
 
-  it('answers 400 for missing or malformed release fields, 404 for an unknown release', async () => {
+  it('answers 400 for missing or bad release fields, 404 for an unknown release', async () => {
     expectProblem(await upload('class=pi4', randomBytes(10)), 400, 'FB_ERR_VALIDATION');
     expectProblem(await upload('version=1%202&class=pi4', randomBytes(10)), 400, 'FB_ERR_ARGUMENT');
     expectProblem(
@@ -388,7 +388,7 @@ describe('assignments', () => {
     expect(t.ctx.audit.list({ action: 'assignment.create' }).total).toBe(1);
   });
 
-  it('checks every device first: an unknown, decommissioned or wrong-class device assigns nothing', async () => {
+  it('assigns none when one device is unknown, decommissioned or of another class', async () => {
     await registerDevice('a');
     await registerDevice('gone');
     await registerDevice('other', 'pi5');
@@ -461,7 +461,7 @@ describe('tokens', () => {
     expect(t.ctx.audit.list({ action: 'token.revoke' }).items[0]?.actor).toBe('root-admin');
   });
 
-  it('answers 409 for a duplicate live name, 404 for an unknown token, 400 for a bad role', async () => {
+  it('answers 409 for a live name taken, 404 for an unknown token, 400 for a bad role', async () => {
     expectProblem(
       await call('POST', '/api/v1/tokens', 'admin', { name: 'ops', role: 'viewer' }),
       409,

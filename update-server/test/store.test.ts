@@ -202,7 +202,7 @@ describe('DeviceRepository', () => {
 });
 
 describe('ReleaseRepository', () => {
-  it('refuses a second release with the same name, class and version, and allows a new version', () => {
+  it('refuses a second release of one name, class and version; allows a new version', () => {
     const { db } = freshDb();
     runMigrations(db, ALL_MIGRATIONS);
     const releases = new ReleaseRepository(db);

@@ -104,7 +104,7 @@ describe('assignments', () => {
     s.db.close();
   });
 
-  it('publishes only after the caller transaction commits; a rolled-back one sends nothing', async () => {
+  it('publishes only after the transaction commits; a rolled-back one sends nothing', async () => {
     const s = setup(join(tmp.dir, 'tx.db'));
     const tick = () => new Promise((r) => setImmediate(r));
     // A caller (the rollout engine) assigns inside its own transaction, which then fails.
