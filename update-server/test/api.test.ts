@@ -461,7 +461,7 @@ describe('tokens', () => {
     expect(t.ctx.audit.list({ action: 'token.revoke' }).items[0]?.actor).toBe('root-admin');
   });
 
-  it('answers 409 for a live name taken, 404 for an unknown token, 400 for a bad role', async () => {
+  it('answers 409 for a name in use, 404 for an unknown token, 400 for a bad role', async () => {
     expectProblem(
       await call('POST', '/api/v1/tokens', 'admin', { name: 'ops', role: 'viewer' }),
       409,
