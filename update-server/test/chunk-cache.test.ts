@@ -157,6 +157,48 @@ describe('ChunkCache', () => {
     expect(s.reads).toEqual([1, 2, 3, 3]);
   });
 
+  it('reads ahead at most half the cache of chunks not asked for yet', async () => {
+    const s = store();
+    const cache = new ChunkCache(8 * CHUNK, s.reader);
+    // Five devices spread over an image, each wanting the 4 chunks after its own.
+    for (const start of [0, 10, 20, 30, 40]) {
+      const ahead = [1, 2, 3, 4].map((d) => ({ index: start + d, length: CHUNK }));
+      cache.readAhead(DIGEST, CHUNK, ahead);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(s.reads).toEqual([1, 2, 3, 4]);
+    expect(cache.readAheadBytes).toBe(4 * CHUNK);
+    // Asking for one makes room for one more.
+    await get(cache, 1);
+    expect(cache.readAheadBytes).toBe(3 * CHUNK);
+    cache.readAhead(
+      DIGEST,
+      CHUNK,
+      [11, 12].map((index) => ({ index, length: CHUNK })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(s.reads).toEqual([1, 2, 3, 4, 11]); // 1 was a hit; 12 waits for room
+    expect(cache.readAheadBytes).toBe(4 * CHUNK);
+  });
+
+  it('no longer counts a chunk read ahead once it leaves the cache unasked', async () => {
+    const s = store();
+    const cache = new ChunkCache(4 * CHUNK, s.reader);
+    cache.readAhead(
+      DIGEST,
+      CHUNK,
+      [1, 2].map((index) => ({ index, length: CHUNK })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(cache.readAheadBytes).toBe(2 * CHUNK);
+    for (let i = 10; i < 14; i++) cache.release(await get(cache, i)); // evicts 1 and 2
+    expect(cache.readAheadBytes).toBe(0);
+    s.failing.add(20);
+    cache.readAhead(DIGEST, CHUNK, [{ index: 20, length: CHUNK }]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(cache.readAheadBytes).toBe(0); // a failed read ahead holds no room either
+  });
+
   it('ignores a release of a buffer it did not hand out', () => {
     const cache = new ChunkCache(CHUNK, store().reader);
     cache.release(new Uint8Array(CHUNK));

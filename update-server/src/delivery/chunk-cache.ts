@@ -14,6 +14,10 @@
  * much new memory outside its heap, spent about a quarter of the server's time marking it.
  * A caller that never calls `release` costs nothing but the reuse: its chunk is left to the
  * collector.
+ *
+ * Chunks read ahead and not asked for yet hold at most half the cache; past that, chunks are
+ * read when asked for. Without that bound a fleet spread over a large image reads ahead more
+ * than the cache holds, and chunks leave it before their devices ask for them: read twice.
  */
 export type ChunkReader = (
   digestHex: string,
@@ -29,6 +33,8 @@ interface Held {
   users: number;
   /** In `entries` (or being read to go there): not a spare whatever its users. */
   cached: boolean;
+  /** Read ahead and not asked for yet: counted in `aheadBytes`. */
+  ahead: boolean;
 }
 
 /** Spares kept at most, in all; a device's window and read-ahead need a handful. */
@@ -46,6 +52,8 @@ export class ChunkCache {
   private readonly spares = new Map<number, Buffer[]>();
   private spareCount = 0;
   private bytes = 0;
+  /** Bytes read ahead (or being read) and not asked for yet. */
+  private aheadBytes = 0;
 
   constructor(maxBytes: number, read: ChunkReader) {
     this.maxBytes = maxBytes;
@@ -55,6 +63,11 @@ export class ChunkCache {
   /** Bytes held now. */
   get sizeBytes(): number {
     return this.bytes;
+  }
+
+  /** Bytes read ahead and not asked for yet (for tests). */
+  get readAheadBytes(): number {
+    return this.aheadBytes;
   }
 
   /** Spare buffers kept for reuse now (for tests). */
@@ -73,12 +86,14 @@ export class ChunkCache {
       this.entries.delete(key);
       this.entries.set(key, hit);
       hit.users++;
+      this.askedFor(hit);
       return Promise.resolve(hit.data);
     }
     const loading = this.pending.get(key) ?? this.load(key, digestHex, index, chunkBytes, length);
     // Counted now, not when the read ends: between the two the chunk could leave the cache
     // and, with no user counted, be handed to another read.
     loading.held.users++;
+    this.askedFor(loading.held);
     return loading.reading;
   }
 
@@ -99,7 +114,11 @@ export class ChunkCache {
     for (const { index, length } of chunks) {
       const key = `${digestHex}:${chunkBytes}:${index}`;
       if (this.entries.has(key) || this.pending.has(key)) continue;
-      this.load(key, digestHex, index, chunkBytes, length).reading.catch(() => undefined);
+      if (this.aheadBytes + length > this.maxBytes / 2) return;
+      const loading = this.load(key, digestHex, index, chunkBytes, length);
+      loading.held.ahead = true;
+      this.aheadBytes += length;
+      loading.reading.catch(() => undefined);
     }
   }
 
@@ -111,7 +130,7 @@ export class ChunkCache {
     length: number,
   ): { held: Held; reading: Promise<Uint8Array> } {
     // Not zeroed: the read fills every byte or fails, and a failed buffer is never kept.
-    const held: Held = { data: this.takeSpare(length), users: 0, cached: true };
+    const held: Held = { data: this.takeSpare(length), users: 0, cached: true, ahead: false };
     const reading = this.read(digestHex, index, chunkBytes, held.data)
       .then(
         () => {
@@ -123,6 +142,7 @@ export class ChunkCache {
           // Whoever waited gets the error and holds nothing; the buffer goes to the collector.
           held.cached = false;
           held.users = 0;
+          this.askedFor(held);
           throw err;
         },
       )
@@ -147,7 +167,16 @@ export class ChunkCache {
     }
   }
 
+  /** A chunk read ahead was asked for (or will never be): it no longer counts as ahead. */
+  private askedFor(held: Held): void {
+    if (!held.ahead) return;
+    held.ahead = false;
+    this.aheadBytes -= held.data.length;
+  }
+
   private evicted(held: Held): void {
+    // Read ahead and never asked for: the read was wasted, and no longer holds room.
+    this.askedFor(held);
     held.cached = false;
     if (held.users === 0) this.spare(held);
   }

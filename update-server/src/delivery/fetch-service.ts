@@ -107,9 +107,10 @@ export class FetchService {
 
   constructor(deps: FetchDeps, options: FetchOptions) {
     this.deps = deps;
-    this.cache = new ChunkCache(options.cacheBytes, (d, i, c, into) =>
-      deps.images.readChunkInto(d, i, c, into),
-    );
+    this.cache = new ChunkCache(options.cacheBytes, (d, i, c, into) => {
+      deps.metrics.chunkStoreReads.inc();
+      return deps.images.readChunkInto(d, i, c, into);
+    });
     this.budget = new ByteBudget(options.globalBudgetBytes);
     this.inFlight = new InFlightCounter(options.maxInFlightPerDevice);
     this.maxWaitingChunks = options.maxWaitingChunks;

@@ -4,6 +4,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 export interface DeliveryMetrics {
   readonly chunksServed: Counter;
   readonly bytesServed: Counter;
+  readonly chunkStoreReads: Counter;
   readonly fetchSeconds: Histogram;
   readonly acksRecorded: Counter<'step'>;
 }
@@ -27,6 +28,15 @@ export function deliveryMetrics(registry: Registry): DeliveryMetrics {
         new Counter({
           name: 'fetchback_bytes_served_total',
           help: 'Chunk bytes published in FETCH_RESP',
+          registers: [registry],
+        }),
+    ),
+    chunkStoreReads: once(
+      'fetchback_chunk_store_reads_total',
+      () =>
+        new Counter({
+          name: 'fetchback_chunk_store_reads_total',
+          help: 'Chunks read from the image store (read-ahead included); the rest were cached',
           registers: [registry],
         }),
     ),

@@ -222,6 +222,9 @@ describe('fetch service over the embedded broker', () => {
     }
     // Chunks 0 and 1 asked for, 2 and 3 read ahead: each of the four read once for all.
     expect(h.releases.reads).toBe(4);
+    const scraped = await h.registry.metrics();
+    expect(scraped).toMatch(/^fetchback_chunk_store_reads_total 4$/m);
+    expect(scraped).toMatch(/^fetchback_chunks_served_total 6$/m);
   });
 
   it('reads the chunks after a served one ahead, so the next request costs no read', async () => {
