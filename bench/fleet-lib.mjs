@@ -252,7 +252,7 @@ async function fetchbackMetrics(client) {
   const picked = {};
   for (const line of String(text).split('\n')) {
     if (!line.startsWith('fetchback_') || line.includes('_bucket')) continue;
-    if (!/(chunks_served|bytes_served|reject|refus|busy)/i.test(line)) continue;
+    if (!/(chunks_served|bytes_served|store_reads|reject|refus|busy)/i.test(line)) continue;
     const [name, value] = line.split(/ (?=[^ ]+$)/);
     picked[name] = Number(value);
   }
