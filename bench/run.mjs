@@ -8,7 +8,8 @@
 // What it measures (each module's header says how):
 //   single  one real agent process downloads a 64 and a 256 MiB image through the embedded
 //           broker, against raw MQTT publishes through a bare broker and an HTTP download with
-//           curl (bench/single-device.mjs); --sizes changes the image sizes.
+//           curl (bench/single-device.mjs), and once more in 512 KiB chunks (not the
+//           default) for that trade-off; --sizes changes the image sizes.
 //   fleet   N virtual devices (--devices, 1,000 by default) each update from a 1 MiB image:
 //           wall time to all committed, server CPU, server and simulator memory, against raw
 //           MQTT moving the same bytes (bench/fleet.mjs).
@@ -188,6 +189,21 @@ function summaryRows(result) {
           `single ${s.sizeMiB} MiB`,
           'CPU ms per MiB, server | agent',
           `${s.serverCpuMsPerMiB} | ${s.agentCpuMsPerMiB}`,
+          '',
+          '',
+        ],
+        // Not the default: the same run in 512 KiB chunks, against the default's MB/s.
+        [
+          `single ${s.sizeMiB} MiB`,
+          'MB/s, 512 KiB chunks x 2 vs default',
+          s.chunks512kMBps,
+          s.fetchbackMBps,
+          s.chunks512kRatio,
+        ],
+        [
+          `single ${s.sizeMiB} MiB`,
+          '512 KiB chunks: RSS MiB; CPU srv|agent',
+          `${s.chunks512kAgentPeakRssMiB}; ${s.chunks512kCpuMsPerMiB.join(' | ')}`,
           '',
           '',
         ],
