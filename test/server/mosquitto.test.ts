@@ -52,6 +52,19 @@ describe('delivery through an external Mosquitto', () => {
     expect((await t!.api.getDevice('pi-ext-1')).history.acks).toHaveLength(1);
   });
 
+  it("delivers a release through Mosquitto to the agent's own MQTT connection", async (ctx) => {
+    if (unavailable) return ctx.skip();
+    const creds = await t!.device('pi-ext-agent');
+    await mosquitto!.addUser(creds.deviceId, creds.password);
+    const { id, image } = await t!.release(3 * 1024 * 1024 + 777, '1.2.0');
+    await t!.api.assign(id, ['pi-ext-agent']);
+    const device = await FakeDevice.connectAsAgent(creds);
+    open.push(device);
+    expect(device.client.stream.constructor.name).toBe('PacketSocket');
+    const manifest = await device.manifest();
+    expect(bytesEqual(await device.download(manifest, 4), image)).toBe(true);
+  });
+
   it("enforces the documented ACL: a device cannot read another device's topics", async (ctx) => {
     if (unavailable) return ctx.skip();
     const a = await t!.device('pi-ext-a');

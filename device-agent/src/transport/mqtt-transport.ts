@@ -68,7 +68,7 @@ export class MqttTransport implements Transport {
 
   async connect(options: ConnectOptions = {}): Promise<void> {
     const closes = this.closes;
-    const client = await this.openClient(this.clientOptions(options));
+    const client = await openMqttClient(this.options.brokerUrl, this.clientOptions(options));
     if (this.closes !== closes) {
       // Closed while mqtt.js's connection code loaded: this connection is not wanted.
       client.end(true);
@@ -128,31 +128,6 @@ export class MqttTransport implements Transport {
     this.disconnectHandlers.push(handler);
   }
 
-  /**
-   * mqtt:// goes through a PacketSocket (one buffer per MQTT packet, no payload copies);
-   * mqtts://, ws://, wss:// and a SOCKS proxy (MQTTJS_SOCKS_PROXY) go through mqtt.js's own
-   * connection code.
-   */
-  private async openClient(options: IClientOptions): Promise<MqttClient> {
-    const url = new URL(this.options.brokerUrl);
-    const plain = url.protocol === 'mqtt:' || url.protocol === 'tcp:';
-    if (!plain || process.env['MQTTJS_SOCKS_PROXY']) {
-      const { connect } = await import('mqtt');
-      return connect(this.options.brokerUrl, options);
-    }
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
-    const port = url.port === '' ? 1883 : Number(url.port);
-    const client = new MqttClientClass(() => new PacketSocket({ host, port }), {
-      ...options,
-      protocol: 'mqtt',
-      host,
-      port,
-    });
-    // As mqtt.js's connect() does: errors reach the 'error' listeners added by the caller.
-    client.on('error', () => undefined);
-    return client;
-  }
-
   private clientOptions(options: ConnectOptions): IClientOptions {
     const o = this.options;
     const will = options.will;
@@ -190,4 +165,32 @@ export class MqttTransport implements Transport {
     this.isConnected = false;
     this.disconnectHandlers.forEach((h) => h());
   }
+}
+
+/**
+ * An mqtt.js client for `brokerUrl`, connecting. mqtt:// goes through a PacketSocket (one
+ * buffer per MQTT packet, no payload copies); mqtts://, ws://, wss:// and a SOCKS proxy
+ * (MQTTJS_SOCKS_PROXY) go through mqtt.js's own connection code, loaded on first use.
+ */
+export async function openMqttClient(
+  brokerUrl: string,
+  options: IClientOptions,
+): Promise<MqttClient> {
+  const url = new URL(brokerUrl);
+  const plain = url.protocol === 'mqtt:' || url.protocol === 'tcp:';
+  if (!plain || process.env['MQTTJS_SOCKS_PROXY']) {
+    const { connect } = await import('mqtt');
+    return connect(brokerUrl, options);
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
+  const port = url.port === '' ? 1883 : Number(url.port);
+  const client = new MqttClientClass(() => new PacketSocket({ host, port }), {
+    ...options,
+    protocol: 'mqtt',
+    host,
+    port,
+  });
+  // As mqtt.js's connect() does: errors reach the 'error' listeners added by the caller.
+  client.on('error', () => undefined);
+  return client;
 }

@@ -20,6 +20,7 @@ import {
   type AckResponse,
   type AckStep,
 } from '@fetchback/shared';
+import { openMqttClient } from '@fetchback/device-agent';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
 export interface DeviceCredentials {
@@ -54,6 +55,30 @@ export class FakeDevice {
       reconnectPeriod: 0,
       ...extra,
     });
+    return FakeDevice.subscribed(client, creds);
+  }
+
+  /**
+   * The same device on the agent's own MQTT connection (`openMqttClient`: on mqtt:// the
+   * PacketSocket, which reads each packet into one buffer), so that a broker's way of cutting
+   * its writes reaches the agent's framing.
+   */
+  static async connectAsAgent(creds: DeviceCredentials): Promise<FakeDevice> {
+    const client = await openMqttClient(creds.brokerUrl, {
+      clientId: creds.deviceId,
+      username: creds.deviceId,
+      password: creds.password,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+    });
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    return FakeDevice.subscribed(client, creds);
+  }
+
+  private static async subscribed(client: MqttClient, creds: DeviceCredentials) {
     const device = new FakeDevice(client, creds);
     await client.subscribeAsync(`fb/v1/d/${creds.deviceId}/in/#`, { qos: 1 });
     return device;
