@@ -161,53 +161,34 @@ function summaryRows(result) {
   if (result.error) return [[result.name, 'FAILED', firstLine(result.error), '', '']];
   switch (result.name) {
     case 'single':
-      return result.sizes.flatMap((s) => [
+      return result.sizes.flatMap((s) =>
         [
-          `single ${s.sizeMiB} MiB`,
-          'MB/s vs raw MQTT',
-          s.fetchbackMBps,
-          s.rawMqttMBps,
-          s.ratioVsRawMqtt,
-        ],
-        [
-          `single ${s.sizeMiB} MiB`,
-          'MB/s vs raw fetch, 256 KiB x 4',
-          s.fetchbackMBps,
-          s.rawFetchMBps,
-          s.ratioVsRawFetch,
-        ],
-        [`single ${s.sizeMiB} MiB`, 'raw fetch, 64 KiB x 4 (the issue)', '', s.rawFetch64kMBps, ''],
-        [
-          `single ${s.sizeMiB} MiB`,
-          'MB/s vs HTTP curl',
-          s.fetchbackMBps,
-          s.httpCurlMBps,
-          s.ratioVsHttp,
-        ],
-        [`single ${s.sizeMiB} MiB`, 'agent peak RSS MiB', s.agentPeakRssMiB, '', ''],
-        [
-          `single ${s.sizeMiB} MiB`,
-          'CPU ms per MiB, server | agent',
-          `${s.serverCpuMsPerMiB} | ${s.agentCpuMsPerMiB}`,
-          '',
-          '',
-        ],
-        // Not the default: the same run in 512 KiB chunks, against the default's MB/s.
-        [
-          `single ${s.sizeMiB} MiB`,
-          'MB/s, 512 KiB chunks x 2 vs default',
-          s.chunks512kMBps,
-          s.fetchbackMBps,
-          s.chunks512kRatio,
-        ],
-        [
-          `single ${s.sizeMiB} MiB`,
-          '512 KiB chunks: RSS MiB; CPU srv|agent',
-          `${s.chunks512kAgentPeakRssMiB}; ${s.chunks512kCpuMsPerMiB.join(' | ')}`,
-          '',
-          '',
-        ],
-      ]);
+          ['MB/s vs raw MQTT', s.fetchbackMBps, s.rawMqttMBps, s.ratioVsRawMqtt],
+          ['MB/s vs raw fetch, 256 KiB x 4', s.fetchbackMBps, s.rawFetchMBps, s.ratioVsRawFetch],
+          ['raw fetch, 64 KiB x 4 (the issue)', '', s.rawFetch64kMBps, ''],
+          ['MB/s vs HTTP curl', s.fetchbackMBps, s.httpCurlMBps, s.ratioVsHttp],
+          ['agent peak RSS MiB', s.agentPeakRssMiB, '', ''],
+          [
+            'CPU ms per MiB, server | agent',
+            `${s.serverCpuMsPerMiB} | ${s.agentCpuMsPerMiB}`,
+            '',
+            '',
+          ],
+          // Not the default: the same run in 512 KiB chunks, against the default's MB/s.
+          [
+            'MB/s, 512 KiB chunks x 2 vs default',
+            s.chunks512kMBps,
+            s.fetchbackMBps,
+            s.chunks512kRatio,
+          ],
+          [
+            '512 KiB chunks: RSS MiB; CPU srv|agent',
+            `${s.chunks512kAgentPeakRssMiB}; ${s.chunks512kCpuMsPerMiB.join(' | ')}`,
+            '',
+            '',
+          ],
+        ].map((row) => [`single ${s.sizeMiB} MiB`, ...row]),
+      );
     case 'fleet':
       return [
         ...fleetRows(`fleet ${result.devices}`, result, result.baselines.rawMqttFleetShaped),
