@@ -167,6 +167,8 @@ function summaryRows(result) {
           ['MB/s vs raw fetch, 256 KiB x 4', s.fetchbackMBps, s.rawFetchMBps, s.ratioVsRawFetch],
           ['raw fetch, 64 KiB x 4 (the issue)', '', s.rawFetch64kMBps, ''],
           ['MB/s vs HTTP curl', s.fetchbackMBps, s.httpCurlMBps, s.ratioVsHttp],
+          ['MB/s vs plain TCP, 256 KiB x 4', s.fetchbackMBps, s.plainTcpMBps, s.ratioVsPlainTcp],
+          ['plain TCP, 64 KiB x 4', '', s.plainTcp64kMBps, ''],
           ['agent peak RSS MiB', s.agentPeakRssMiB, '', ''],
           [
             'CPU ms per MiB, server | agent',

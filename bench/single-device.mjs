@@ -13,7 +13,10 @@
 // process requesting chunks by index with a window, hashing each, answered from memory), with
 // Fetchback's chunk size and window and with the 64 KiB chunks and 4 in flight, (c) an
 // HTTP download of the same file with curl from a plain Node HTTP server (what Mender and
-// hawkBit devices do). Fetchback runs a second time on each size with the server's chunks at
+// hawkBit devices do), (d) the agent's own work on every byte over plain TCP, with no MQTT
+// (bench/lib/tcp-fetch-client.mjs: each chunk hashed and written to a slot file, the slot read
+// back and its digest checked, on one thread), with both chunk sizes too: the most a Node
+// agent could move on this machine, whatever its protocol. Fetchback runs a second time on each size with the server's chunks at
 // 512 KiB (the agent's same 1 MiB in flight: 2 chunks), which is not the default: its MB/s,
 // peak RSS and CPU show that trade-off in every run.
 //
@@ -31,7 +34,12 @@ import pino from 'pino';
 
 import { DEFAULT_LIMITS } from '../device-agent/dist/index.js';
 
-import { httpCurlTransfer, rawFetchTransfer, rawMqttTransfer } from './lib/baselines.mjs';
+import {
+  httpCurlTransfer,
+  rawFetchTransfer,
+  rawMqttTransfer,
+  tcpFetchTransfer,
+} from './lib/baselines.mjs';
 
 const AGENT_CLI = fileURLToPath(new URL('../device-agent/dist/cli.js', import.meta.url));
 /** Node flags and malloc settings of the agent, as its systemd unit runs it. */
@@ -165,15 +173,20 @@ export async function singleDevice(sizesMiB = [64, 256]) {
     let fetch;
     let fetch64k;
     let http;
+    let tcp;
+    let tcp64k;
     try {
       // Raw publishes of the same size as Fetchback's chunks (the server's default).
       const { chunkBytes } = resolveConfig({ env: {} });
       raw = await rawMqttTransfer(bytes, chunkBytes);
       // The fetch pattern alone, with Fetchback's chunk size and window, then with the
       // prototype's 64 KiB chunks and 4 in flight that the bar was measured with.
-      fetch = await rawFetchTransfer(bytes, chunkBytes, DEFAULT_LIMITS.windowBytes / chunkBytes);
+      const window = DEFAULT_LIMITS.windowBytes / chunkBytes;
+      fetch = await rawFetchTransfer(bytes, chunkBytes, window);
       fetch64k = await rawFetchTransfer(bytes, 64 * 1024, 4);
       http = await httpCurlTransfer(fb.image, bytes);
+      tcp = await tcpFetchTransfer(fb.image, bytes, chunkBytes, window);
+      tcp64k = await tcpFetchTransfer(fb.image, bytes, 64 * 1024, 4);
     } finally {
       fb.removeImage();
     }
@@ -184,6 +197,9 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       rawFetchMBps: round(fetch.mbPerS),
       rawFetch64kMBps: round(fetch64k.mbPerS),
       httpCurlMBps: round(http.mbPerS),
+      plainTcpMBps: round(tcp.mbPerS),
+      plainTcp64kMBps: round(tcp64k.mbPerS),
+      ratioVsPlainTcp: round(fb.mbPerS / tcp.mbPerS, 2),
       ratioVsRawMqtt: round(fb.mbPerS / raw.mbPerS, 2),
       ratioVsRawFetch: round(fb.mbPerS / fetch.mbPerS, 2),
       ratioVsHttp: round(fb.mbPerS / http.mbPerS, 2),

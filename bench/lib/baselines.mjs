@@ -1,10 +1,13 @@
 // Baselines measured in the same run as Fetchback's own figures, so that ratios compare like
 // with like on whatever machine runs the benchmark.
 import { fork, spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Aedes } from 'aedes';
@@ -100,6 +103,54 @@ export async function rawFetchTransfer(totalBytes, chunkBytes, window) {
   } finally {
     client.kill();
     await broker.close();
+  }
+}
+
+/**
+ * Plain TCP: the agent's work with none of MQTT around it, the most a Node agent could move on
+ * this machine. A client in a process of its own (`tcp-fetch-client.mjs`, with the agent's
+ * Node flags) keeps `window` chunk requests in flight on one TCP connection; a plain `net`
+ * server answers each with the chunk's bytes from `file` held in memory. The client hashes
+ * every chunk, writes it to a slot file, reads the slot back and checks the whole image's
+ * SHA-256, all on its main thread as the agent does. Time from the first request to the
+ * digest checked.
+ */
+export async function tcpFetchTransfer(file, totalBytes, chunkBytes, window) {
+  const image = readFileSync(file);
+  if (image.length !== totalBytes) throw new Error(`${file} holds ${image.length} bytes`);
+  const digestHex = createHash('sha256').update(image).digest('hex');
+  const server = createNetServer((socket) => {
+    socket.setNoDelay(true);
+    let pending = Buffer.alloc(0);
+    socket.on('data', (data) => {
+      pending = pending.length === 0 ? data : Buffer.concat([pending, data]);
+      while (pending.length >= 4) {
+        const start = pending.readUInt32BE(0) * chunkBytes;
+        pending = pending.subarray(4);
+        socket.write(image.subarray(start, Math.min(start + chunkBytes, totalBytes)));
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const dir = mkdtempSync(join(tmpdir(), 'fb-bench-tcp-'));
+  const script = fileURLToPath(new URL('./tcp-fetch-client.mjs', import.meta.url));
+  const args = [server.address().port, totalBytes, chunkBytes, window, join(dir, 'slot')];
+  const client = fork(script, [...args.map(String), digestHex], {
+    execArgv: ['--max-semi-space-size=1', '--initial-old-space-size=48'],
+  });
+  try {
+    await once(client, 'message');
+    const started = process.hrtime.bigint();
+    client.send('go');
+    const [outcome] = await once(client, 'message');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (outcome !== 'done') throw new Error(`plain TCP baseline: ${outcome}`);
+    return { bytes: totalBytes, seconds, mbPerS: totalBytes / seconds / 1e6 };
+  } finally {
+    client.kill();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
