@@ -176,6 +176,23 @@ function summaryRows(result) {
             '',
             '',
           ],
+          // Each side on a core of its own (bench/lib/cpu-pin.mjs).
+          ...(s.pinned.skipped
+            ? [['own cores: not measured', s.pinned.skipped, '', '']]
+            : [
+                [
+                  'own cores: MB/s vs plain TCP',
+                  s.pinned.fetchbackMBps,
+                  s.pinned.plainTcpMBps,
+                  s.pinned.ratioVsPlainTcp,
+                ],
+                [
+                  'own cores: RSS MiB; CPU srv|agent',
+                  `${s.pinned.agentPeakRssMiB}; ${s.pinned.cpuMsPerMiB.join(' | ')}`,
+                  '',
+                  '',
+                ],
+              ]),
           // Not the default: the same run in 512 KiB chunks, against the default's MB/s.
           [
             'MB/s, 512 KiB chunks x 2 vs default',

@@ -15,10 +15,13 @@
 // HTTP download of the same file with curl from a plain Node HTTP server (what Mender and
 // hawkBit devices do), (d) the agent's own work on every byte over plain TCP, with no MQTT
 // (bench/lib/tcp-fetch-client.mjs: each chunk hashed and written to a slot file, the slot read
-// back and its digest checked, on one thread), with both chunk sizes too: the most a Node
-// agent could move on this machine, whatever its protocol. Fetchback runs a second time on each size with the server's chunks at
-// 512 KiB (the agent's same 1 MiB in flight: 2 chunks), which is not the default: its MB/s,
-// peak RSS and CPU show that trade-off in every run.
+// back and its digest checked, all on one thread as in the agent), with both chunk sizes: what
+// a Node agent doing that work on one thread could move here, whatever its protocol.
+// Fetchback runs a second time on each size with the server's chunks at 512 KiB (the agent's
+// same 1 MiB in flight: 2 chunks), which is not the default: its MB/s, peak RSS and CPU show
+// that trade-off in every run. Last, Fetchback at its defaults and (d) run once more with each
+// side on a core of its own (bench/lib/cpu-pin.mjs), as a server and a device are in
+// production; skipped, with the reason in the results, where the machine cannot pin.
 //
 //   node bench/single-device.mjs [sizeMiB ...]        (default: 64 256)
 import { spawn } from 'node:child_process';
@@ -34,6 +37,7 @@ import pino from 'pino';
 
 import { DEFAULT_LIMITS } from '../device-agent/dist/index.js';
 
+import { cannotPin, onClientCore, onServerCore } from './lib/cpu-pin.mjs';
 import {
   httpCurlTransfer,
   rawFetchTransfer,
@@ -67,7 +71,10 @@ function peakRssMiB(pid) {
 }
 
 /** Downloads one image of `sizeBytes` with the real agent; returns the figures. */
-export async function agentDownload(sizeBytes, { window, chunkBytes, agentNodeArgs = [] } = {}) {
+export async function agentDownload(
+  sizeBytes,
+  { window, chunkBytes, agentNodeArgs = [], pinned = false } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'fb-bench-'));
   // The image lives apart: the caller still needs it for the HTTP baseline.
   const imageDir = mkdtempSync(join(tmpdir(), 'fb-bench-image-'));
@@ -111,11 +118,12 @@ export async function agentDownload(sizeBytes, { window, chunkBytes, agentNodeAr
       limits: { maxImageBytes: 4 * 1024 * MiB, ...(window ? { window } : {}) },
     };
     await writeFile(join(dir, 'agent.json'), JSON.stringify(config));
-    agent = spawn(
-      process.execPath,
-      [...AGENT_NODE_FLAGS, ...agentNodeArgs, AGENT_CLI, '--config', join(dir, 'agent.json')],
-      { stdio: 'ignore', env: { ...process.env, ...AGENT_ENV } },
-    );
+    const agentArgs = [...AGENT_NODE_FLAGS, ...agentNodeArgs, AGENT_CLI];
+    const command = [process.execPath, [...agentArgs, '--config', join(dir, 'agent.json')]];
+    agent = spawn(...(pinned ? onClientCore(...command) : command), {
+      stdio: 'ignore',
+      env: { ...process.env, ...AGENT_ENV },
+    });
 
     const downloaded = new Promise((resolve) => {
       server.ctx.events.on('device.ack', (e) => {
@@ -162,6 +170,7 @@ export async function agentDownload(sizeBytes, { window, chunkBytes, agentNodeAr
 /** The whole benchmark: Fetchback against both baselines, and RSS at each size. */
 export async function singleDevice(sizesMiB = [64, 256]) {
   const results = [];
+  const whyNotPinned = cannotPin();
   for (const mib of sizesMiB) {
     const bytes = mib * MiB;
     const fb = await agentDownload(bytes);
@@ -175,6 +184,8 @@ export async function singleDevice(sizesMiB = [64, 256]) {
     let http;
     let tcp;
     let tcp64k;
+    let pinnedFb;
+    let pinnedTcp;
     try {
       // Raw publishes of the same size as Fetchback's chunks (the server's default).
       const { chunkBytes } = resolveConfig({ env: {} });
@@ -187,6 +198,15 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       http = await httpCurlTransfer(fb.image, bytes);
       tcp = await tcpFetchTransfer(fb.image, bytes, chunkBytes, window);
       tcp64k = await tcpFetchTransfer(fb.image, bytes, 64 * 1024, 4);
+      // Each side on a core of its own, as a server and a device are in production: Fetchback
+      // at its defaults, and the plain-TCP baseline with the same chunks and window.
+      if (!whyNotPinned) {
+        pinnedFb = await onServerCore(() => agentDownload(bytes, { pinned: true }));
+        pinnedFb.removeImage();
+        pinnedTcp = await onServerCore(() =>
+          tcpFetchTransfer(fb.image, bytes, chunkBytes, window, { pinned: true }),
+        );
+      }
     } finally {
       fb.removeImage();
     }
@@ -207,6 +227,18 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       // CPU per MiB moved, each side (the server's includes the embedded broker).
       serverCpuMsPerMiB: round((fb.serverCpuS * 1000) / mib, 1),
       agentCpuMsPerMiB: round((fb.agentCpuS * 1000) / mib, 1),
+      // null, with the reason, where the machine cannot pin (fewer than 2 CPUs, no taskset).
+      pinned: pinnedFb
+        ? {
+            fetchbackMBps: round(pinnedFb.mbPerS),
+            plainTcpMBps: round(pinnedTcp.mbPerS),
+            ratioVsPlainTcp: round(pinnedFb.mbPerS / pinnedTcp.mbPerS, 2),
+            agentPeakRssMiB: round(pinnedFb.agentPeakRssMiB),
+            cpuMsPerMiB: [pinnedFb.serverCpuS, pinnedFb.agentCpuS].map((c) =>
+              round((c * 1000) / mib, 1),
+            ),
+          }
+        : { skipped: whyNotPinned },
       chunks512kMBps: round(fb512k.mbPerS),
       chunks512kRatio: round(fb512k.mbPerS / fb.mbPerS, 2),
       chunks512kAgentPeakRssMiB: round(fb512k.agentPeakRssMiB),

@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 
+import { onClientCore } from './cpu-pin.mjs';
+
 /** Starts a bare aedes broker on a free loopback port, Nagle off as Fetchback does. */
 export async function startBareBroker() {
   const broker = await Aedes.createBroker();
@@ -113,9 +115,9 @@ export async function rawFetchTransfer(totalBytes, chunkBytes, window) {
  * server answers each with the chunk's bytes from `file` held in memory. The client hashes
  * every chunk, writes it to a slot file, reads the slot back and checks the whole image's
  * SHA-256, all on its main thread as the agent does. Time from the first request to the
- * digest checked.
+ * digest checked. `pinned`: the client on CPU 1 (the caller puts this process on CPU 0).
  */
-export async function tcpFetchTransfer(file, totalBytes, chunkBytes, window) {
+export async function tcpFetchTransfer(file, totalBytes, chunkBytes, window, { pinned } = {}) {
   const image = readFileSync(file);
   if (image.length !== totalBytes) throw new Error(`${file} holds ${image.length} bytes`);
   const digestHex = createHash('sha256').update(image).digest('hex');
@@ -136,8 +138,13 @@ export async function tcpFetchTransfer(file, totalBytes, chunkBytes, window) {
   const dir = mkdtempSync(join(tmpdir(), 'fb-bench-tcp-'));
   const script = fileURLToPath(new URL('./tcp-fetch-client.mjs', import.meta.url));
   const args = [server.address().port, totalBytes, chunkBytes, window, join(dir, 'slot')];
-  const client = fork(script, [...args.map(String), digestHex], {
-    execArgv: ['--max-semi-space-size=1', '--initial-old-space-size=48'],
+  const node = [
+    process.execPath,
+    ['--max-semi-space-size=1', '--initial-old-space-size=48', script, ...args.map(String)],
+  ];
+  node[1].push(digestHex);
+  const client = spawn(...(pinned ? onClientCore(...node) : node), {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   try {
     await once(client, 'message');
