@@ -7,9 +7,11 @@
 //
 // What it measures (each module's header says how):
 //   single  one real agent process downloads a 64 and a 256 MiB image through the embedded
-//           broker, against raw MQTT publishes through a bare broker and an HTTP download with
-//           curl (bench/single-device.mjs), and once more in 512 KiB chunks (not the
-//           default) for that trade-off; --sizes changes the image sizes.
+//           broker, against raw MQTT publishes through a bare broker, the fetch pattern alone
+//           through that broker, an HTTP download with curl, and the agent's own work over
+//           plain TCP with no MQTT (bench/single-device.mjs); once more with each side on a
+//           core of its own, and in 512 KiB chunks (not the default) for that trade-off;
+//           --sizes changes the image sizes.
 //   fleet   N virtual devices (--devices, 1,000 by default) each update from a 1 MiB image:
 //           wall time to all committed, server CPU, server and simulator memory, against raw
 //           MQTT moving the same bytes (bench/fleet.mjs).
@@ -169,6 +171,12 @@ function summaryRows(result) {
           ['MB/s vs HTTP curl', s.fetchbackMBps, s.httpCurlMBps, s.ratioVsHttp],
           ['MB/s vs plain TCP, 256 KiB x 4', s.fetchbackMBps, s.plainTcpMBps, s.ratioVsPlainTcp],
           ['plain TCP, 64 KiB x 4', '', s.plainTcp64kMBps, ''],
+          [
+            'plain TCP 64 KiB: receive|hash|write|all',
+            '',
+            Object.values(s.plainTcp64kStepsMBps).join(' | '),
+            '',
+          ],
           ['agent peak RSS MiB', s.agentPeakRssMiB, '', ''],
           [
             'CPU ms per MiB, server | agent',

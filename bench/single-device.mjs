@@ -16,7 +16,8 @@
 // hawkBit devices do), (d) the agent's own work on every byte over plain TCP, with no MQTT
 // (bench/lib/tcp-fetch-client.mjs: each chunk hashed and written to a slot file, the slot read
 // back and its digest checked, all on one thread as in the agent), with both chunk sizes: what
-// a Node agent doing that work on one thread could move here, whatever its protocol.
+// a Node agent doing that work on one thread could move here, whatever its protocol; with the
+// issue's 64 KiB x 4 also stopping after each step (receive only, hash, write).
 // Fetchback runs a second time on each size with the server's chunks at 512 KiB (the agent's
 // same 1 MiB in flight: 2 chunks), which is not the default: its MB/s, peak RSS and CPU show
 // that trade-off in every run. Last, Fetchback at its defaults and (d) run once more with each
@@ -186,6 +187,7 @@ export async function singleDevice(sizesMiB = [64, 256]) {
     let tcp64k;
     let pinnedFb;
     let pinnedTcp;
+    const tcpSteps = {};
     try {
       // Raw publishes of the same size as Fetchback's chunks (the server's default).
       const { chunkBytes } = resolveConfig({ env: {} });
@@ -198,6 +200,13 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       http = await httpCurlTransfer(fb.image, bytes);
       tcp = await tcpFetchTransfer(fb.image, bytes, chunkBytes, window);
       tcp64k = await tcpFetchTransfer(fb.image, bytes, 64 * 1024, 4);
+      // What each step of that work costs, with the 64 KiB x 4.
+      for (const work of ['receive', 'hash', 'write']) {
+        tcpSteps[work] = round(
+          (await tcpFetchTransfer(fb.image, bytes, 64 * 1024, 4, { work })).mbPerS,
+        );
+      }
+      tcpSteps.verify = round(tcp64k.mbPerS);
       // Each side on a core of its own, as a server and a device are in production: Fetchback
       // at its defaults, and the plain-TCP baseline with the same chunks and window.
       if (!whyNotPinned) {
@@ -219,6 +228,7 @@ export async function singleDevice(sizesMiB = [64, 256]) {
       httpCurlMBps: round(http.mbPerS),
       plainTcpMBps: round(tcp.mbPerS),
       plainTcp64kMBps: round(tcp64k.mbPerS),
+      plainTcp64kStepsMBps: tcpSteps,
       ratioVsPlainTcp: round(fb.mbPerS / tcp.mbPerS, 2),
       ratioVsRawMqtt: round(fb.mbPerS / raw.mbPerS, 2),
       ratioVsRawFetch: round(fb.mbPerS / fetch.mbPerS, 2),

@@ -116,8 +116,15 @@ export async function rawFetchTransfer(totalBytes, chunkBytes, window) {
  * every chunk, writes it to a slot file, reads the slot back and checks the whole image's
  * SHA-256, all on its main thread as the agent does. Time from the first request to the
  * digest checked. `pinned`: the client on CPU 1 (the caller puts this process on CPU 0).
+ * `work`: how much of that the client does (`tcp-fetch-client.mjs`); all of it by default.
  */
-export async function tcpFetchTransfer(file, totalBytes, chunkBytes, window, { pinned } = {}) {
+export async function tcpFetchTransfer(
+  file,
+  totalBytes,
+  chunkBytes,
+  window,
+  { pinned = false, work = 'verify' } = {},
+) {
   const image = readFileSync(file);
   if (image.length !== totalBytes) throw new Error(`${file} holds ${image.length} bytes`);
   const digestHex = createHash('sha256').update(image).digest('hex');
@@ -142,7 +149,7 @@ export async function tcpFetchTransfer(file, totalBytes, chunkBytes, window, { p
     process.execPath,
     ['--max-semi-space-size=1', '--initial-old-space-size=48', script, ...args.map(String)],
   ];
-  node[1].push(digestHex);
+  node[1].push(digestHex, work);
   const client = spawn(...(pinned ? onClientCore(...node) : node), {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -6,12 +6,23 @@
 // hashes them into the whole-image SHA-256, which it compares with the expected digest at the
 // end. Everything runs on the main thread, as the agent's does. Sends 'done' or an error.
 //
+// `work` stops short of all that, to show what each step costs: `receive` (the chunks only),
+// `hash` (each chunk hashed), `write` (hashed and written); `verify`, the default, is all of
+// it, and the only one that checks the image digest.
+//
 //   node tcp-fetch-client.mjs <port> <totalBytes> <chunkBytes> <window> <slotFile> <digestHex>
+//                             [receive|hash|write|verify]
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 
-const [portArg, totalArg, chunkArg, windowArg, slotFile, digestHex] = process.argv.slice(2);
+const [portArg, totalArg, chunkArg, windowArg, slotFile, digestHex, work = 'verify'] =
+  process.argv.slice(2);
+const STEPS = ['receive', 'hash', 'write', 'verify'];
+if (!STEPS.includes(work)) throw new Error(`work: one of ${STEPS.join(', ')}, got ${work}`);
+const [hashing, writing, verifying] = STEPS.slice(1).map(
+  (step) => STEPS.indexOf(work) >= STEPS.indexOf(step),
+);
 const [port, total, chunkBytes, window] = [portArg, totalArg, chunkArg, windowArg].map(Number);
 const chunks = Math.ceil(total / chunkBytes);
 const PIECE = 512 * 1024;
@@ -53,15 +64,18 @@ function readBack() {
 }
 
 function onChunk(index, bytes) {
-  createHash('sha256').update(bytes).digest();
-  writeSync(fd, bytes, 0, bytes.length, index * chunkBytes);
-  written[index] = 1;
-  while (contiguous < chunks && written[contiguous]) contiguous++;
-  readBack();
+  if (hashing) createHash('sha256').update(bytes).digest();
+  if (writing) writeSync(fd, bytes, 0, bytes.length, index * chunkBytes);
+  if (verifying) {
+    written[index] = 1;
+    while (contiguous < chunks && written[contiguous]) contiguous++;
+    readBack();
+  }
   received++;
   if (received < chunks) return ask();
   closeSync(fd);
   socket.end();
+  if (!verifying) return process.send?.('done');
   const digest = whole.digest('hex');
   process.send?.(digest === digestHex ? 'done' : `digest ${digest}, expected ${digestHex}`);
 }
