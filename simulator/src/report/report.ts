@@ -122,13 +122,19 @@ function round(value: number, digits: number): number {
 export function formatReport(report: FleetReport): string {
   const s = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(1)} s`);
   const t = report.timeToCommit;
+  const expectedCommits = report.expected['committed'] ?? 0;
   const lines = [
     `fleet of ${report.devices} devices, ${(report.durationMs / 1000).toFixed(1)} s, faults: ${
       Object.entries(report.faults)
         .map(([k, v]) => `${k}=${v}`)
         .join(' ') || 'none'
     }`,
-    `  committed: 50 % at ${s(t.p50Ms)}, 90 % at ${s(t.p90Ms)}, 100 % at ${s(t.p100Ms)}`,
+    `  committed: 50 % at ${s(t.p50Ms)}, 90 % at ${s(t.p90Ms)}, 100 % at ${s(t.p100Ms)}` +
+      // With faults that make devices fail or roll back by design, 100 % is never reached:
+      // the time that says whether the rollout finished is that of the devices meant to commit.
+      (expectedCommits < report.devices
+        ? `; all ${expectedCommits} expected to commit at ${s(report.timeToCommitExpected.p100Ms)}`
+        : ''),
     `  final states: ${fmt(report.finalStates)}`,
     `  expected:     ${fmt(report.expected)}${
       report.unexpected.length ? `  (${report.unexpected.length} differ)` : ''
