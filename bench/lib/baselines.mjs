@@ -109,8 +109,8 @@ export async function rawFetchTransfer(totalBytes, chunkBytes, window) {
 }
 
 /**
- * Plain TCP: the agent's work with none of MQTT around it, the most a Node agent could move on
- * this machine. A client in a process of its own (`tcp-fetch-client.mjs`, with the agent's
+ * Plain TCP: the agent's work with none of MQTT around it, what a Node agent doing that work
+ * on one thread could move on this machine, whatever its protocol. A client in a process of its own (`tcp-fetch-client.mjs`, with the agent's
  * Node flags) keeps `window` chunk requests in flight on one TCP connection; a plain `net`
  * server answers each with the chunk's bytes from `file` held in memory. The client hashes
  * every chunk, writes it to a slot file, reads the slot back and checks the whole image's
