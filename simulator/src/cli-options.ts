@@ -154,8 +154,10 @@ export function faultHelp(): string {
     'faults keep devices from committing by design (failing health checks, devices that go',
     'away), the time at which every device meant to commit had.',
     'Examples:',
-    '  fetchback-sim --server http://localhost:8080 --token $FETCHBACK_TOKEN --devices 200 --until-idle',
-    '  fetchback-sim ... --devices 1000 --faults chaos --fault latency=50 --report run.json --html run.html',
+    '  fetchback-sim --server http://localhost:8080 --token $FETCHBACK_TOKEN' +
+      ' --devices 200 --until-idle',
+    '  fetchback-sim ... --devices 1000 --faults chaos --fault latency=50' +
+      ' --report run.json --html run.html',
   ].join('\n');
 }
 
